@@ -1,0 +1,173 @@
+#!/usr/bin/env python3
+"""Run every test tier on every supported ansible-core and print one count line per tier.
+
+Called by `make test` (and `make unit|integration|sanity|lint`). Stdlib only: it runs before any venv is
+trusted. Under CI=true a tier that cannot run, or a test that was skipped, fails the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUTPUT = ROOT / "tests" / "output"
+JUNIT = OUTPUT / "junit-tiers"
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+# Tests that only prove the harness or third-party clients run once; the ansible-facing ones on every core.
+ANSIBLE_FACING = ["tests/integration/vault_credentials", "tests/integration/key_check"]
+
+
+@dataclass
+class Counts:
+    passed: int = 0
+    failed: int = 0
+    skipped: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Tier:
+    kind: str
+    label: str
+    venv: str
+    args: list[str] = field(default_factory=list)
+
+    @property
+    def python(self) -> Path:
+        return ROOT / self.venv / "bin" / "python"
+
+
+def tiers() -> list[Tier]:
+    return [
+        Tier("unit", "ansible-core 2.19", ".venv", ["tests/unit"]),
+        Tier("unit", "ansible-core 2.17", ".venv-2.17", ["tests/unit"]),
+        Tier("unit", "ansible-core 2.21", ".venv-2.21", ["tests/unit"]),
+        Tier("integration", "ansible-core 2.19", ".venv", ["tests/integration"]),
+        Tier("integration", "ansible-core 2.17", ".venv-2.17", ANSIBLE_FACING),
+        Tier("integration", "ansible-core 2.21", ".venv-2.21", ANSIBLE_FACING),
+        Tier("sanity", "ansible-test, ansible-core 2.19", ".venv"),
+        Tier("lint", "ruff + ansible-lint production", ".venv"),
+    ]
+
+
+def run_pytest(tier: Tier) -> Counts:
+    report = JUNIT / f"{tier.kind}-{tier.venv.strip('.')}.xml"
+    report.unlink(missing_ok=True)
+    cmd = [str(tier.python), "-m", "pytest", *tier.args, f"--junitxml={report}", "-o", "junit_family=xunit2"]
+    print("$ " + " ".join(cmd), flush=True)
+    rc = subprocess.call(cmd, cwd=ROOT)
+    counts = Counts()
+    if report.exists():
+        for suite in ET.parse(report).getroot().iter("testsuite"):
+            total = int(suite.get("tests", 0))
+            failed = int(suite.get("failures", 0)) + int(suite.get("errors", 0))
+            skipped = int(suite.get("skipped", 0))
+            counts.passed += total - failed - skipped
+            counts.failed += failed
+            counts.skipped += skipped
+    if rc not in (0, 5) and counts.failed == 0:
+        counts.failed += 1
+        counts.notes.append(f"pytest exited {rc}")
+    if counts.passed + counts.failed == 0:
+        counts.failed += 1
+        counts.notes.append("no test ran")
+    return counts
+
+
+def run_sanity(tier: Tier) -> Counts:
+    result = subprocess.run(
+        [str(tier.python), str(ROOT / "scripts" / "sanity.py")], cwd=ROOT, check=False, capture_output=False
+    )
+    counts = Counts()
+    junit_dir = OUTPUT / "sanity" / "ansible_collections" / "tradebot" / "kucoin" / "tests" / "output" / "junit"
+    for report in sorted(junit_dir.glob("*.xml")):
+        for case in ET.parse(report).getroot().iter("testcase"):
+            if case.find("failure") is not None or case.find("error") is not None:
+                counts.failed += 1
+            elif case.find("skipped") is not None:
+                counts.skipped += 1
+            else:
+                counts.passed += 1
+    if result.returncode != 0 and counts.failed == 0:
+        counts.failed += 1
+        counts.notes.append(f"ansible-test exited {result.returncode}")
+    if counts.passed + counts.failed == 0:
+        counts.failed += 1
+        counts.notes.append("no sanity test ran")
+    return counts
+
+
+def run_lint(tier: Tier) -> Counts:
+    bindir = ROOT / tier.venv / "bin"
+    checks = {
+        "ruff check": [str(bindir / "ruff"), "check", "."],
+        "ruff format": [str(bindir / "ruff"), "format", "--check", "."],
+        "ansible-lint": [str(bindir / "ansible-lint"), "--profile", "production"],
+    }
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(OUTPUT / "collections"), PATH=f"{bindir}:{os.environ['PATH']}")
+    counts = Counts()
+    for name, cmd in checks.items():
+        print("$ " + " ".join(cmd), flush=True)
+        if subprocess.call(cmd, cwd=ROOT, env=env) == 0:
+            counts.passed += 1
+        else:
+            counts.failed += 1
+            counts.notes.append(f"{name} failed")
+    return counts
+
+
+RUNNERS = {"unit": run_pytest, "integration": run_pytest, "sanity": run_sanity, "lint": run_lint}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--only", choices=sorted(RUNNERS), help="run one tier kind")
+    options = parser.parse_args()
+    JUNIT.mkdir(parents=True, exist_ok=True)
+
+    results: list[tuple[Tier, Counts, float]] = []
+    for tier in tiers():
+        if options.only and tier.kind != options.only:
+            continue
+        print(f"\n===== {tier.kind}: {tier.label} =====", flush=True)
+        started = time.monotonic()
+        if not tier.python.exists():
+            counts = Counts(notes=[f"{tier.venv} is missing (needs `make venvs`)"])
+            # Only the 2.21 line may be absent, and only outside CI: it needs a Python 3.12.
+            if IN_CI or tier.venv != ".venv-2.21":
+                counts.failed = 1
+            else:
+                counts.skipped = 1
+        else:
+            counts = RUNNERS[tier.kind](tier)
+        results.append((tier, counts, time.monotonic() - started))
+
+    print("\n===== summary =====")
+    total = Counts()
+    for tier, counts, seconds in results:
+        note = f"  ({'; '.join(counts.notes)})" if counts.notes else ""
+        print(
+            f"{tier.kind:12} {tier.label:34} {counts.passed:5} passed, {counts.failed} failed, "
+            f"{counts.skipped} skipped  [{seconds:6.1f}s]{note}"
+        )
+        total.passed += counts.passed
+        total.failed += counts.failed
+        total.skipped += counts.skipped
+    if IN_CI and total.skipped:
+        print(f"CI=true: {total.skipped} skipped test(s) count as failures")
+        total.failed += total.skipped
+    print(f"total: {total.passed} passed, {total.failed} failed")
+    return 1 if total.failed else 0
+
+
+if __name__ == "__main__":
+    os.umask(0o022)
+    sys.exit(main())

@@ -1,0 +1,68 @@
+#!/usr/bin/env python3
+"""`ansible-test sanity` over a copy of the collection at ansible_collections/tradebot/kucoin, offline.
+
+ansible-test bootstraps pip in each per-test virtualenv by downloading get-pip.py from a host this machine
+cannot reach; it first looks in its cache, so we seed the cache with a stand-in that uses ensurepip.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+COPY = ROOT / "tests" / "output" / "sanity" / "ansible_collections" / "tradebot" / "kucoin"
+CACHE = Path.home() / ".ansible" / "test" / "cache"
+
+GET_PIP_STANDIN = '''"""Offline stand-in for get-pip.py: bundled pip via ensurepip, then pip installs what was asked."""
+import ensurepip
+import subprocess
+import sys
+
+GET_PIP_ONLY = {"--no-setuptools", "--no-wheel"}
+ensurepip.bootstrap()
+args = [a for a in sys.argv[1:] if a not in GET_PIP_ONLY]
+sys.exit(subprocess.call([sys.executable, "-m", "pip", "install", *args]))
+'''
+
+
+def seed_get_pip() -> None:
+    import ansible_test
+
+    requirements = Path(ansible_test.__file__).parent / "_internal" / "python_requirements.py"
+    versions = set(re.findall(r"pip='([0-9.]+)'", requirements.read_text()))
+    CACHE.mkdir(parents=True, exist_ok=True)
+    for version in versions:
+        (CACHE / f"get_pip_{version.replace('.', '_')}.py").write_text(GET_PIP_STANDIN)
+
+
+def copy_collection() -> None:
+    listed = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, capture_output=True, check=True
+    ).stdout.decode()
+    if COPY.exists():
+        shutil.rmtree(COPY)
+    for name in filter(None, listed.split("\0")):
+        source = ROOT / name
+        if not source.is_file():
+            continue
+        target = COPY / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target)
+
+
+def main() -> int:
+    seed_get_pip()
+    copy_collection()
+    ansible_test = Path(sys.executable).parent / "ansible-test"
+    python = f"{sys.version_info.major}.{sys.version_info.minor}"
+    cmd = [str(ansible_test), "sanity", "--venv", "--python", python, "--junit", "--color", "no"]
+    print("$ " + " ".join(cmd), flush=True)
+    return subprocess.call(cmd, cwd=COPY)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
