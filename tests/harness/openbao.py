@@ -44,12 +44,7 @@ def find_bao() -> Path | None:
 
 
 def parse_audit_lines(lines: Iterable[str]) -> list[dict[str, Any]]:
-    entries = []
-    for line in lines:
-        line = line.strip()
-        if line:
-            entries.append(json.loads(line))
-    return entries
+    return [json.loads(line) for line in lines if line.strip()]
 
 
 def count_logins(entries: Iterable[Mapping[str, Any]], auth_mount: str) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -40,7 +41,7 @@ def wait_for(predicate: Callable[[], T], *, timeout: float, what: str, interval:
             result = predicate()
             if result:
                 return result
-        except Exception as exc:  # noqa: BLE001 - readiness probes fail in many ways until ready
+        except Exception as exc:
             last_error = exc
         if time.monotonic() >= deadline:
             detail = f" (last error: {last_error!r})" if last_error else ""
@@ -98,10 +99,8 @@ class ManagedProcess:
         self._log.close()
 
     def _signal_group(self, sig: int) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.popen.pid, sig)
-        except ProcessLookupError:
-            pass
 
     def __enter__(self) -> ManagedProcess:
         return self
