@@ -1,0 +1,161 @@
+# Copyright: (c) 2026, tradebot.kucoin contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A strategy's KuCoin credentials from Vault: one token per run, one read per secret per worker."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ansible_collections.tradebot.kucoin.plugins.plugin_utils.vault_auth import (
+    IssuedToken,
+    VaultLoginError,
+    identity,
+    login,
+    token_from_auth,
+)
+from ansible_collections.tradebot.kucoin.plugins.plugin_utils.vault_connection import VaultSettings, build_client
+from ansible_collections.tradebot.kucoin.plugins.plugin_utils.vault_kv import (
+    SecretVersion,
+    VaultPermissionDenied,
+    VaultReadError,
+    describe_transport_error,
+    read_secret,
+)
+from ansible_collections.tradebot.kucoin.plugins.plugin_utils.vault_token_cache import TokenCache
+
+KEY_VERSIONS = (1, 2, 3)
+APIS = ("spot", "futures")
+DEFAULT_KEY_VERSION = 2
+DEFAULT_API = "spot"
+
+# Per worker process: a template that reads one strategy three times costs one Vault read.
+_READS: dict[tuple[str, str, str, int, int | None], SecretVersion] = {}
+
+
+@dataclass(frozen=True)
+class FieldNames:
+    api_key: str = "api_key"
+    api_secret: str = "api_secret"
+    api_passphrase: str = "api_passphrase"
+    key_version: str = "key_version"
+    api: str = "api"
+
+
+class CredentialError(Exception):
+    """Anything the lookup reports; the message is one line and holds no secret value."""
+
+
+class VaultSession:
+    """Holds the token for one set of settings, logging in at most once per run across workers."""
+
+    def __init__(self, settings: VaultSettings, cache: TokenCache | None) -> None:
+        self.settings = settings
+        self.cache = cache
+        self.identity = identity(settings)
+        self.client = build_client(settings, token=settings.token if settings.auth_method == "token" else None)
+        self._authenticated = settings.auth_method in ("token", "none")
+
+    def _ensure_token(self, reject: str | None = None) -> None:
+        if self._authenticated and reject is None:
+            return
+        if self.cache is None:
+            self._use(self._login())
+            return
+        with self.cache.locked(self.identity):
+            cached = self.cache.load(self.identity)
+            if cached and cached.token != reject and cached.usable():
+                cached = self._renew_if_due(cached)
+                self._use(cached)
+                return
+            issued = self._login()
+            self.cache.store(self.identity, issued)
+            self._use(issued)
+
+    def _renew_if_due(self, cached: IssuedToken) -> IssuedToken:
+        if not cached.renewable or not cached.due_for_renewal():
+            return cached
+        import hvac.exceptions
+
+        try:
+            reply = build_client(self.settings, token=cached.token).auth.token.renew_self()
+        except hvac.exceptions.VaultError:
+            return cached  # still usable; the next call past expiry logs in
+        renewed = token_from_auth(reply["auth"])
+        if self.cache is not None:
+            self.cache.store(self.identity, renewed)
+        return renewed
+
+    def _login(self) -> IssuedToken:
+        import requests.exceptions
+
+        try:
+            return login(self.client, self.settings)
+        except requests.exceptions.RequestException as exc:
+            raise CredentialError(describe_transport_error(exc, self.settings.url)) from None
+        except VaultLoginError as exc:
+            raise CredentialError(str(exc)) from None
+
+    def _use(self, issued: IssuedToken) -> None:
+        self.client.token = issued.token
+        self._authenticated = True
+
+    def read(self, mount: str, path: str, kv_version: int, version: int | None) -> SecretVersion:
+        memo_key = (self.identity, mount, path, kv_version, version)
+        if memo_key in _READS:
+            return _READS[memo_key]
+        self._ensure_token()
+        try:
+            secret = read_secret(self.client, mount, path, kv_version, version)
+        except VaultPermissionDenied:
+            if self.settings.auth_method in ("token", "none"):
+                raise
+            # A cached token may have been revoked: log in again, once, then trust the answer.
+            self._ensure_token(reject=self.client.token)
+            secret = read_secret(self.client, mount, path, kv_version, version)
+        _READS[memo_key] = secret
+        return secret
+
+
+def credentials(
+    session: VaultSession,
+    path: str,
+    *,
+    mount: str,
+    kv_version: int,
+    version: int | None,
+    fields: FieldNames,
+) -> dict[str, Any]:
+    try:
+        secret = session.read(mount, path, kv_version, version)
+    except VaultReadError as exc:
+        raise CredentialError(str(exc)) from None
+    where = f"secret '{path}' on mount '{mount}'"
+    data = secret.data
+    required = (fields.api_key, fields.api_secret, fields.api_passphrase)
+    missing = [name for name in required if name not in data]
+    if missing:
+        present = ", ".join(sorted(data)) or "none"
+        raise CredentialError(f"{where} has no field(s) {', '.join(missing)} (fields present: {present})")
+    key_version = _key_version(data.get(fields.key_version, DEFAULT_KEY_VERSION), where, fields.key_version)
+    api = str(data.get(fields.api) or DEFAULT_API).lower()
+    if api not in APIS:
+        raise CredentialError(f"{where}: field {fields.api} must be spot or futures")
+    return {
+        "api_key": str(data[fields.api_key]),
+        "api_secret": str(data[fields.api_secret]),
+        "api_passphrase": str(data[fields.api_passphrase]),
+        "key_version": key_version,
+        "api": api,
+        "vault": {"mount": mount, "path": path, "version": secret.version},
+    }
+
+
+def _key_version(raw: Any, where: str, field_name: str) -> int:
+    try:
+        value = int(str(raw).strip())
+    except ValueError:
+        value = 0
+    if value not in KEY_VERSIONS:
+        raise CredentialError(f"{where}: field {field_name} must be 1, 2 or 3")
+    return value

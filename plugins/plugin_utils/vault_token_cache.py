@@ -1,0 +1,89 @@
+# Copyright: (c) 2026, tradebot.kucoin contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A token shared by every forked Ansible worker: one 0600 file per identity in a 0700 per-user directory.
+
+Ansible runs lookups in short-lived forks, so a token kept in memory dies with its fork; without this file
+a playbook over 200 hosts logs in 200 times. An exclusive flock per identity makes concurrent forks wait
+for the one that logs in, then reuse its token.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import stat
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from ansible_collections.tradebot.kucoin.plugins.plugin_utils.vault_auth import IssuedToken
+
+DEFAULT_CACHE_DIR = "~/.cache/tradebot.kucoin/vault"
+
+
+class TokenCacheError(Exception):
+    pass
+
+
+class TokenCache:
+    def __init__(self, directory: str | os.PathLike[str] | None = None) -> None:
+        self.directory = Path(os.path.expanduser(str(directory or DEFAULT_CACHE_DIR)))
+
+    def _ensure_private_directory(self) -> None:
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = self.directory.stat()
+        if info.st_uid != os.getuid():
+            raise TokenCacheError(f"token cache directory {self.directory} belongs to another user")
+        if stat.S_IMODE(info.st_mode) & 0o077:
+            self.directory.chmod(0o700)
+
+    def _path(self, key: str) -> Path:
+        return self.directory / f"{key}.json"
+
+    @contextlib.contextmanager
+    def locked(self, key: str) -> Iterator[None]:
+        self._ensure_private_directory()
+        fd = os.open(self.directory / f"{key}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    def load(self, key: str) -> IssuedToken | None:
+        try:
+            with self._path(key).open(encoding="utf-8") as handle:
+                data = json.load(handle)
+            return IssuedToken(
+                token=str(data["token"]),
+                expires_at=float(data["expires_at"]),
+                renewable=bool(data["renewable"]),
+                ttl=int(data.get("ttl") or 0),
+            )
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def store(self, key: str, issued: IssuedToken) -> None:
+        self._ensure_private_directory()
+        target = self._path(key)
+        temporary = target.with_suffix(f".{os.getpid()}.tmp")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(
+                {
+                    "token": issued.token,
+                    "expires_at": issued.expires_at,
+                    "renewable": issued.renewable,
+                    "ttl": issued.ttl,
+                    "stored_at": time.time(),
+                },
+                handle,
+            )
+        os.replace(temporary, target)
+
+    def forget(self, key: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self._path(key).unlink()
