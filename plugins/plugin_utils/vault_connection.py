@@ -152,6 +152,9 @@ def build_client(settings: VaultSettings, token: str | None = None) -> Any:
     cert = None
     if settings.client_cert:
         cert = (settings.client_cert, settings.client_key) if settings.client_key else settings.client_cert
+    # hvac prefers a given session's own verify/cert over its arguments, so set them here.
+    session.verify = settings.verify
+    session.cert = cert
     return hvac.Client(
         url=settings.url,
         # "" rather than None: hvac would otherwise pick up VAULT_TOKEN or ~/.vault-token behind our back.

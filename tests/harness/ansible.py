@@ -46,6 +46,24 @@ def ansible_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+# For plays against localhost: no SSH, and modules run by the interpreter that has the test's libraries.
+LOCAL = ("-c", "local", "-e", f"ansible_python_interpreter={sys.executable}")
+
+
+def write_local_inventory(path: Path, hosts: Sequence[str], group: str = "fleet", **group_vars: object) -> Path:
+    """An inventory of `hosts` that all run locally; group_vars become the group's vars."""
+    import json
+
+    inventory = {
+        group: {
+            "hosts": {name: None for name in hosts},
+            "vars": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable, **group_vars},
+        }
+    }
+    path.write_text(json.dumps(inventory))  # JSON is valid YAML
+    return path
+
+
 @dataclass
 class PlaybookRun:
     argv: list[str]
