@@ -66,7 +66,7 @@ def run_pytest(tier: Tier) -> Counts:
     rc = subprocess.call(cmd, cwd=ROOT)
     counts = Counts()
     if report.exists():
-        for suite in ET.parse(report).getroot().iter("testsuite"):
+        for suite in ET.parse(report).getroot().iter("testsuite"):  # noqa: S314 (our own pytest report)
             total = int(suite.get("tests", 0))
             failed = int(suite.get("failures", 0)) + int(suite.get("errors", 0))
             skipped = int(suite.get("skipped", 0))
@@ -89,7 +89,7 @@ def run_sanity(tier: Tier) -> Counts:
     counts = Counts()
     junit_dir = OUTPUT / "sanity" / "ansible_collections" / "tradebot" / "kucoin" / "tests" / "output" / "junit"
     for report in sorted(junit_dir.glob("*.xml")):
-        for case in ET.parse(report).getroot().iter("testcase"):
+        for case in ET.parse(report).getroot().iter("testcase"):  # noqa: S314 (our own ansible-test report)
             if case.find("failure") is not None or case.find("error") is not None:
                 counts.failed += 1
             elif case.find("skipped") is not None:

@@ -56,7 +56,7 @@ def write_local_inventory(path: Path, hosts: Sequence[str], group: str = "fleet"
 
     inventory = {
         group: {
-            "hosts": {name: None for name in hosts},
+            "hosts": dict.fromkeys(hosts),
             "vars": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable, **group_vars},
         }
     }
