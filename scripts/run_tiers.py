@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Run every test tier on every supported ansible-core and print one count line per tier.
 
 Called by `make test` (and `make unit|integration|sanity|lint`). Stdlib only: it runs before any venv is
@@ -87,7 +86,7 @@ def run_sanity(tier: Tier) -> Counts:
         [str(tier.python), str(ROOT / "scripts" / "sanity.py")], cwd=ROOT, check=False, capture_output=False
     )
     counts = Counts()
-    junit_dir = OUTPUT / "sanity" / "ansible_collections" / "tradebot" / "kucoin" / "tests" / "output" / "junit"
+    junit_dir = OUTPUT / "sanity-junit"
     for report in sorted(junit_dir.glob("*.xml")):
         for case in ET.parse(report).getroot().iter("testcase"):  # noqa: S314 (our own ansible-test report)
             if case.find("failure") is not None or case.find("error") is not None:

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """`ansible-test sanity` over a copy of the collection at ansible_collections/tradebot/kucoin, offline.
 
 ansible-test bootstraps pip in each per-test virtualenv by downloading get-pip.py from a host this machine
@@ -11,21 +10,29 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-COPY = ROOT / "tests" / "output" / "sanity" / "ansible_collections" / "tradebot" / "kucoin"
+# Reports land here for scripts/run_tiers.py to count.
+JUNIT_OUT = ROOT / "tests" / "output" / "sanity-junit"
 CACHE = Path.home() / ".ansible" / "test" / "cache"
 
 GET_PIP_STANDIN = '''"""Offline stand-in for get-pip.py: bundled pip via ensurepip, then pip installs what was asked."""
 import ensurepip
+import os
 import subprocess
 import sys
 
 GET_PIP_ONLY = {"--no-setuptools", "--no-wheel"}
+config_file = os.environ.get("PIP_CONFIG_FILE")
 ensurepip.bootstrap()
+# ensurepip points PIP_CONFIG_FILE at /dev/null; the real install needs the machine's pip config (index, CA).
+env = {k: v for k, v in os.environ.items() if k != "PIP_CONFIG_FILE"}
+if config_file is not None:
+    env["PIP_CONFIG_FILE"] = config_file
 args = [a for a in sys.argv[1:] if a not in GET_PIP_ONLY]
-sys.exit(subprocess.call([sys.executable, "-m", "pip", "install", *args]))
+sys.exit(subprocess.call([sys.executable, "-m", "pip", "install", *args], env=env))
 '''
 
 
@@ -39,29 +46,36 @@ def seed_get_pip() -> None:
         (CACHE / f"get_pip_{version.replace('.', '_')}.py").write_text(GET_PIP_STANDIN)
 
 
-def copy_collection() -> None:
+def copy_collection(copy: Path) -> None:
     listed = subprocess.run(
         ["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, capture_output=True, check=True
     ).stdout.decode()
-    if COPY.exists():
-        shutil.rmtree(COPY)
     for name in filter(None, listed.split("\0")):
         source = ROOT / name
         if not source.is_file():
             continue
-        target = COPY / name
+        target = copy / name
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(source, target)
 
 
 def main() -> int:
     seed_get_pip()
-    copy_collection()
-    ansible_test = Path(sys.executable).parent / "ansible-test"
-    python = f"{sys.version_info.major}.{sys.version_info.minor}"
-    cmd = [str(ansible_test), "sanity", "--venv", "--python", python, "--junit", "--color", "no"]
-    print("$ " + " ".join(cmd), flush=True)
-    return subprocess.call(cmd, cwd=COPY)
+    # Outside the checkout: inside it, ansible-test asks git, which ignores tests/output, and skips everything.
+    with tempfile.TemporaryDirectory(prefix="tradebot-sanity-") as scratch:
+        copy = Path(scratch) / "ansible_collections" / "tradebot" / "kucoin"
+        copy_collection(copy)
+        ansible_test = Path(sys.executable).parent / "ansible-test"
+        python = f"{sys.version_info.major}.{sys.version_info.minor}"
+        cmd = [str(ansible_test), "sanity", "--venv", "--python", python, "--junit", "--color", "no"]
+        print("$ " + " ".join(cmd), flush=True)
+        rc = subprocess.call(cmd, cwd=copy)
+        if JUNIT_OUT.exists():
+            shutil.rmtree(JUNIT_OUT)
+        junit = copy / "tests" / "output" / "junit"
+        if junit.is_dir():
+            shutil.copytree(junit, JUNIT_OUT)
+    return rc
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 name: vault_credentials
-author: tradebot.kucoin contributors
+author: tradebot.kucoin contributors (@tradebot)
 short_description: Read a trading strategy's KuCoin API credentials from HashiCorp Vault or OpenBao
 version_added: 0.1.0
 description:
@@ -371,7 +371,8 @@ from ansible_collections.tradebot.kucoin.plugins.plugin_utils.vault_connection i
 )
 
 try:
-    import hvac  # noqa: F401  (imported to report a missing library the Ansible way)
+    # Imported only to report a missing library the Ansible way.
+    import hvac  # noqa: F401  # pylint: disable=unused-import
 
     HVAC_IMPORT_ERROR = None
 except ImportError as exc:

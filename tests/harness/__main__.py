@@ -18,7 +18,7 @@ PIECES = {
 def main(argv: list[str]) -> int:
     if not argv or argv[0] in {"-h", "--help"} or argv[0] not in PIECES:
         print("usage: python -m harness {" + ",".join(PIECES) + "} [--help]")
-        for name, (_, what) in PIECES.items():
+        for name, (_module, what) in PIECES.items():
             print(f"  {name:8} {what}")
         return 0 if argv and argv[0] in {"-h", "--help"} else 2
     module = importlib.import_module(PIECES[argv[0]][0])
