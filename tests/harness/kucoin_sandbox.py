@@ -1,0 +1,704 @@
+"""A local KuCoin REST auth sandbox: two loopback listeners (spot, futures) that verify signed requests.
+
+KuCoin retired its public sandbox. This one checks requests exactly as KuCoin documents its REST auth, with
+its own verification code (never the collection's signing code), and injects faults on demand.
+
+`python -m harness sandbox --keys keys.json` starts one by hand and prints its URLs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import dataclasses
+import hashlib
+import hmac
+import ipaddress
+import json
+import secrets
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote_to_bytes, urlsplit
+
+TIMESTAMP_WINDOW_MS = 5000  # KuCoin rejects a KC-API-TIMESTAMP more than 5 s from its clock
+RATE_LIMIT_WINDOW_MS = 30_000  # KuCoin's rolling quota window
+RATE_LIMITS = {"spot": 4000, "futures": 2000}  # VIP0 quota per 30 s, sent in gw-ratelimit-limit
+
+SPOT = "spot"
+FUTURES = "futures"
+
+# (code, HTTP status, message): messages follow KuCoin's documented error table.
+MISSING_HEADERS = (
+    "400001",
+    400,
+    "Please check the header of your request for KC-API-KEY, KC-API-SIGN, KC-API-TIMESTAMP, KC-API-PASSPHRASE",
+)
+BAD_TIMESTAMP = ("400002", 400, "KC-API-TIMESTAMP Invalid -- Time differs from server time by more than 5 seconds")
+UNKNOWN_KEY = ("400003", 401, "KC-API-KEY not exists")
+BAD_PASSPHRASE = ("400004", 401, "KC-API-PASSPHRASE error")
+BAD_SIGNATURE = ("400005", 401, "Signature error -- Please check your signature")
+IP_NOT_ALLOWED = ("400006", 403, "Invalid request ip, the current clientIp is:{ip}")
+NO_PERMISSION = ("400007", 403, "Access Denied -- Your API key does not have sufficient permissions to access the URI")
+FROZEN = ("411100", 403, "User is frozen")
+TOO_MANY = ("429000", 429, "Too Many Requests")
+SERVER_ERROR = ("500000", 500, "Internal Server Error")
+NOT_FOUND = ("404000", 404, "Not Found")
+
+
+@dataclass
+class SandboxKey:
+    api_key: str
+    secret: str = field(repr=False)
+    passphrase: str = field(repr=False)
+    key_version: int = 2  # 1, 2 or 3
+    permissions: tuple[str, ...] = ("General",)  # e.g. ("General", "Spot", "Futures", "Withdrawal")
+    ip_whitelist: tuple[str, ...] = ()  # empty: any IP allowed; entries may be addresses or CIDR networks
+    created_at_ms: int | None = None  # None: now (fixed when the key is added)
+    sub_name: str | None = None  # None: master-account key (isMaster true)
+    frozen: bool = False
+    remark: str = ""
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> SandboxKey:
+        """A key from JSON-ish data (lists become tuples), as read by the CLI."""
+        values = dict(data)
+        for name in ("permissions", "ip_whitelist"):
+            if name in values:
+                values[name] = tuple(values[name])
+        return cls(**values)
+
+
+def make_key(**overrides: Any) -> SandboxKey:
+    """A key with random, distinctive credentials (so a leak is easy to grep for); fields can be overridden."""
+    values: dict[str, Any] = {
+        "api_key": "sbx" + secrets.token_hex(12),
+        "secret": "sbx-secret-" + secrets.token_hex(16),
+        "passphrase": "sbx-pass-" + secrets.token_hex(8),
+    }
+    values.update(overrides)
+    return SandboxKey(**values)
+
+
+@dataclass
+class Faults:
+    """Per-key faults apply to requests whose KC-API-KEY header names the key (public calls carry none, unless
+    a client sends auth headers there too); they add to the server-wide ones, and their counters go first."""
+
+    clock_offset_ms: int = 0  # server clock = real clock + offset (also moves /api/v1/timestamp)
+    latency_ms: int = 0  # delay before answering (half before handling the request, half after)
+    rate_limit_count: int = 0  # the next N requests get 429000 / HTTP 429 with gw-ratelimit-* headers
+    server_error_count: int = 0  # the next N requests get HTTP 500
+    malformed_count: int = 0  # the next N requests get a body that is not JSON
+    drop_count: int = 0  # the next N requests: connection closed without a response
+    rate_limit_reset_ms: int = 500  # gw-ratelimit-reset sent with an injected 429 (addition to the contract)
+
+
+FAULT_FIELDS = frozenset(f.name for f in dataclasses.fields(Faults))
+# Counted faults, most drastic first; one request consumes at most one of them.
+COUNTED_FAULTS = (
+    ("drop_count", "drop"),
+    ("server_error_count", "server_error"),
+    ("rate_limit_count", "rate_limit"),
+    ("malformed_count", "malformed"),
+)
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    listener: str  # "spot" or "futures"
+    method: str
+    path: str  # without the query
+    api_key: str | None  # the KC-API-KEY header as sent (never the secret or passphrase)
+    http_status: int | None  # None: connection dropped
+    code: str | None  # KuCoin code in the body; None for a dropped connection or a malformed body
+    query: str = ""  # raw query string (addition)
+    client_ip: str = ""  # TCP peer address (addition)
+    fault: str | None = None  # injected fault: drop, server_error, rate_limit or malformed (addition)
+
+
+# --- pure verification helpers (KuCoin's documented algorithm, written here) ---------------------------
+
+
+def prehash(timestamp: str, method: str, path: str, raw_query: str, body: bytes) -> bytes:
+    """timestamp + METHOD + path (+ '?' + percent-decoded query) + body, as KuCoin signs it.
+
+    kucoin-universal-sdk signs the unencoded `k=v&...` string while sending it url-encoded; ccxt signs and
+    sends `unquote(urlencode(params))`. Decoding the query as received accepts both.
+    """
+    target = path.encode()
+    if raw_query:
+        target += b"?" + unquote_to_bytes(raw_query)
+    return f"{timestamp}{method.upper()}".encode() + target + body
+
+
+def hmac_b64(secret: str, data: bytes) -> str:
+    return base64.b64encode(hmac.new(secret.encode(), data, hashlib.sha256).digest()).decode()
+
+
+def expected_passphrase(key: SandboxKey) -> str:
+    """Version 1 keys send the passphrase as is; versions 2 and 3 send base64(HMAC-SHA256(secret, passphrase))."""
+    return key.passphrase if key.key_version == 1 else hmac_b64(key.secret, key.passphrase.encode())
+
+
+def ip_allowed(client_ip: str, whitelist: Iterable[str]) -> bool:
+    entries = tuple(whitelist)
+    if not entries:
+        return True
+    try:
+        address = ipaddress.ip_address(client_ip)
+    except ValueError:
+        return False
+    for entry in entries:
+        with contextlib.suppress(ValueError):
+            if address in ipaddress.ip_network(entry.strip(), strict=False):
+                return True
+    return False
+
+
+@dataclass(frozen=True)
+class AuthError:
+    code: str
+    http_status: int
+    msg: str
+
+
+def _error(spec: tuple[str, int, str], **fmt: str) -> AuthError:
+    code, status, msg = spec
+    return AuthError(code, status, msg.format(**fmt) if fmt else msg)
+
+
+def check_auth(  # noqa: PLR0911 (one return per documented check reads best)
+    *,
+    keys: Mapping[str, SandboxKey],
+    method: str,
+    path: str,
+    raw_query: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    client_ip: str,
+    server_now_ms: int,
+    required_permission: str,
+) -> tuple[SandboxKey | None, AuthError | None]:
+    """Verify one signed request. `headers` has lower-case names. Checks run in the exchange's order:
+    headers, timestamp, key, passphrase, signature, frozen, IP whitelist, permission."""
+    api_key = headers.get("kc-api-key", "")
+    sign = headers.get("kc-api-sign", "")
+    timestamp = headers.get("kc-api-timestamp", "")
+    passphrase = headers.get("kc-api-passphrase", "")
+    # A missing version header means a version 1 key: those predate the header.
+    version_header = headers.get("kc-api-key-version", "1").strip()
+    present = all((api_key, sign, timestamp, passphrase))
+    if not present or not timestamp.isdigit() or version_header not in {"1", "2", "3"}:
+        return None, _error(MISSING_HEADERS)
+    if abs(int(timestamp) - server_now_ms) > TIMESTAMP_WINDOW_MS:
+        return None, _error(BAD_TIMESTAMP)
+    key = keys.get(api_key)
+    if key is None:
+        return None, _error(UNKNOWN_KEY)
+    # A version header that differs from the key's version means the client encoded the passphrase for another
+    # scheme (plain vs HMAC) or holds another key; KuCoin reports the passphrase, not the version, as wrong.
+    if int(version_header) != key.key_version or not hmac.compare_digest(
+        passphrase.encode(), expected_passphrase(key).encode()
+    ):
+        return key, _error(BAD_PASSPHRASE)
+    expected_sign = hmac_b64(key.secret, prehash(timestamp, method, path, raw_query, body))
+    if not hmac.compare_digest(sign.encode(), expected_sign.encode()):
+        return key, _error(BAD_SIGNATURE)
+    if key.frozen:
+        return key, _error(FROZEN)
+    if not ip_allowed(client_ip, key.ip_whitelist):
+        return key, _error(IP_NOT_ALLOWED, ip=client_ip)
+    if required_permission not in key.permissions:
+        return key, _error(NO_PERMISSION)
+    return key, None
+
+
+def stable_uid(name: str) -> int:
+    """A fixed-looking 9-digit UID per account name."""
+    return 100_000_000 + int(hashlib.sha256(name.encode()).hexdigest()[:8], 16) % 900_000_000
+
+
+# --- endpoint data ------------------------------------------------------------------------------------
+
+
+def key_info(key: SandboxKey) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "remark": key.remark,
+        "apiKey": key.api_key,
+        "apiVersion": key.key_version,
+        "permission": ",".join(key.permissions),
+        "ipWhitelist": ",".join(key.ip_whitelist),
+        "createdAt": key.created_at_ms,
+        "uid": stable_uid(key.sub_name or "master"),
+        "isMaster": key.sub_name is None,
+    }
+    if key.sub_name is not None:
+        data["subName"] = key.sub_name
+    return data
+
+
+SPOT_ACCOUNTS = (
+    {"id": "5bd6e9286d99522a52e458de", "currency": "USDT", "type": "trade", "balance": "1000", "available": "1000"},
+    {"id": "5bd6e9216d99522a52e458d6", "currency": "BTC", "type": "main", "balance": "0.5", "available": "0.5"},
+)
+
+
+def spot_accounts(query: Mapping[str, list[str]]) -> list[dict[str, str]]:
+    currency = query.get("currency", [""])[0]
+    account_type = query.get("type", [""])[0]
+    return [
+        {**account, "holds": "0"}
+        for account in SPOT_ACCOUNTS
+        if (not currency or account["currency"] == currency) and (not account_type or account["type"] == account_type)
+    ]
+
+
+def futures_overview(query: Mapping[str, list[str]]) -> dict[str, Any]:
+    return {
+        "accountEquity": 1000.0,
+        "unrealisedPNL": 0.0,
+        "marginBalance": 1000.0,
+        "positionMargin": 0.0,
+        "orderMargin": 0.0,
+        "frozenFunds": 0.0,
+        "availableBalance": 1000.0,
+        "currency": query.get("currency", ["XBT"])[0],  # KuCoin's default currency is XBT
+        "riskRatio": 0.0,
+        "maxWithdrawAmount": 1000.0,
+    }
+
+
+# (listener, method, path) -> (permission needed or None for public, data builder)
+Route = tuple[str | None, Callable[[SandboxKey | None, Mapping[str, list[str]], int], Any]]
+ROUTES: dict[tuple[str, str, str], Route] = {
+    (SPOT, "GET", "/api/v1/timestamp"): (None, lambda _key, _query, now: now),
+    (SPOT, "GET", "/api/v1/user/api-key"): ("General", lambda key, _query, _now: key_info(key) if key else None),
+    (SPOT, "GET", "/api/v1/accounts"): ("General", lambda _key, query, _now: spot_accounts(query)),
+    (FUTURES, "GET", "/api/v1/timestamp"): (None, lambda _key, _query, now: now),
+    (FUTURES, "GET", "/api/v1/account-overview"): ("Futures", lambda _key, query, _now: futures_overview(query)),
+}
+
+
+# --- the server ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Reply:
+    status: int | None  # None: drop the connection
+    code: str | None
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    fault: str | None = None
+
+
+def _json_reply(status: int, payload: Mapping[str, Any], headers: dict[str, str] | None = None) -> _Reply:
+    return _Reply(status, str(payload["code"]), json.dumps(payload).encode(), headers or {})
+
+
+class _Listener(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], sandbox: KucoinSandbox, name: str) -> None:
+        self.sandbox = sandbox
+        self.name = name
+        self.connections: set[socket.socket] = set()
+        self.connections_lock = threading.Lock()
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        super().__init__(address, _Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self.connections_lock:
+            self.connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self.connections_lock:
+            self.connections.discard(request)
+        super().shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that gave up (timeout test) resets the socket mid-answer; that is expected, not news.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+    def close_connections(self) -> None:
+        """Keep-alive connections would otherwise keep handler threads waiting after stop()."""
+        with self.connections_lock:
+            open_now = list(self.connections)
+        for sock in open_now:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as SDK sessions expect
+    server: _Listener
+
+    def version_string(self) -> str:
+        return "kucoin-sandbox"
+
+    def do_GET(self) -> None:
+        self._handle()
+
+    do_POST = do_DELETE = do_PUT = do_GET
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # records go to sandbox.requests; the default would print request lines to stderr
+
+    def _handle(self) -> None:
+        sandbox = self.server.sandbox
+        sandbox._count_in_flight(+1)
+        try:
+            self._answer(sandbox)
+        finally:
+            sandbox._count_in_flight(-1)
+
+    def _answer(self, sandbox: KucoinSandbox) -> None:
+        target = urlsplit(self.path)
+        length_header = self.headers.get("Content-Length") or "0"
+        length = int(length_header) if length_header.isdigit() else 0
+        body = self.rfile.read(length) if length else b""
+        auth_headers = {
+            name: value
+            for name in ("kc-api-key", "kc-api-sign", "kc-api-timestamp", "kc-api-passphrase", "kc-api-key-version")
+            if (value := self.headers.get(name)) is not None
+        }
+        client_ip = self.client_address[0]
+        api_key = auth_headers.get("kc-api-key")
+        generation = sandbox._generation
+        latency = sandbox._latency_ms(api_key) / 1000
+        # Half the delay on the way in and half on the way out, like a network: a client that estimates skew
+        # from the round-trip midpoint then measures the configured clock offset, not the latency.
+        if latency:
+            time.sleep(latency / 2)
+        reply = sandbox._respond(
+            self.server.name, self.command, target.path, target.query, body, auth_headers, client_ip
+        )
+        sandbox._record(
+            generation,
+            RequestRecord(
+                self.server.name,
+                self.command,
+                target.path,
+                api_key,
+                reply.status,
+                reply.code,
+                target.query,
+                client_ip,
+                reply.fault,
+            ),
+        )
+        if latency:
+            time.sleep(latency / 2)
+        if reply.status is None:
+            self.close_connection = True  # no status line at all: the client sees the connection drop
+            return
+        self.send_response(reply.status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(reply.body)))
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(reply.body)
+
+
+class KucoinSandbox:
+    """Spot and futures listeners on free loopback ports, ready when start() returns."""
+
+    def __init__(
+        self, keys: Iterable[SandboxKey] = (), host: str = "127.0.0.1", *, spot_port: int = 0, futures_port: int = 0
+    ) -> None:
+        self.host = host
+        self._lock = threading.Lock()
+        self._keys: dict[str, SandboxKey] = {}
+        self._server_faults = Faults()
+        self._key_faults: dict[str, Faults] = {}
+        self._quota: dict[tuple[str, str], tuple[int, int]] = {}  # (listener, caller) -> (window start, used)
+        self.requests: list[RequestRecord] = []
+        self._generation = 0  # bumped by clear_requests()
+        self._in_flight = 0
+        self._ports = {SPOT: spot_port, FUTURES: futures_port}
+        self._listeners: dict[str, _Listener] = {}
+        self._threads: list[threading.Thread] = []
+        self.spot_url = ""
+        self.futures_url = ""
+        for key in keys:
+            self.add_key(key)
+
+    # lifecycle
+    def start(self) -> KucoinSandbox:
+        if self._listeners:
+            return self
+        for name, port in self._ports.items():
+            # The socket listens once constructed, so clients can connect as soon as start() returns.
+            listener = _Listener((self.host, port), self, name)
+            self._listeners[name] = listener
+            # A short poll interval keeps stop() quick; serve_forever checks for shutdown once per interval.
+            thread = threading.Thread(
+                target=listener.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                name=f"kucoin-sandbox-{name}",
+                daemon=True,
+            )
+            thread.start()
+            self._threads.append(thread)
+        self.spot_url = self._url(SPOT)
+        self.futures_url = self._url(FUTURES)
+        return self
+
+    def _url(self, name: str) -> str:
+        host, port = self._listeners[name].server_address[:2]
+        shown = f"[{host}]" if ":" in str(host) else host
+        return f"http://{shown}:{port}"
+
+    def stop(self) -> None:
+        for listener in self._listeners.values():
+            listener.shutdown()
+            listener.close_connections()
+            listener.server_close()
+        for thread in self._threads:
+            thread.join(timeout=10)
+        self._listeners.clear()
+        self._threads.clear()
+
+    def __enter__(self) -> KucoinSandbox:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # keys
+    def add_key(self, key: SandboxKey) -> SandboxKey:
+        """Register (or replace) a key. The object is kept, so later changes to it take effect at once."""
+        if key.key_version not in {1, 2, 3}:
+            raise ValueError(f"key_version must be 1, 2 or 3, not {key.key_version!r}")
+        if key.created_at_ms is None:
+            key.created_at_ms = int(time.time() * 1000)
+        with self._lock:
+            self._keys[key.api_key] = key
+        return key
+
+    def remove_key(self, api_key: str) -> None:
+        with self._lock:
+            self._keys.pop(api_key, None)
+
+    @property
+    def keys(self) -> dict[str, SandboxKey]:
+        """A snapshot of the registered keys by api_key (addition)."""
+        with self._lock:
+            return dict(self._keys)
+
+    # faults
+    def set_faults(self, api_key: str | None = None, **fault_fields: int) -> None:
+        """Set the named fault fields (others unchanged) for one key, or server-wide when api_key is None."""
+        unknown = set(fault_fields) - FAULT_FIELDS
+        if unknown:
+            raise TypeError(f"unknown fault field(s): {', '.join(sorted(unknown))}")
+        with self._lock:
+            target = self._server_faults if api_key is None else self._key_faults.setdefault(api_key, Faults())
+            for name, value in fault_fields.items():
+                setattr(target, name, int(value))
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._server_faults = Faults()
+            self._key_faults.clear()
+            self._quota.clear()
+
+    def faults(self, api_key: str | None = None) -> Faults:
+        """A copy of the faults in force for one key or server-wide (addition)."""
+        with self._lock:
+            source = self._server_faults if api_key is None else self._key_faults.get(api_key, Faults())
+            return dataclasses.replace(source)
+
+    def clear_requests(self) -> None:
+        with self._lock:
+            self.requests.clear()
+            self._generation += 1
+
+    def reset(self, keys: Mapping[str, SandboxKey] | None = None) -> None:
+        """Clear faults and request records; with `keys` (e.g. an earlier `.keys`), register exactly those
+        key objects again (addition: what the per-test fixture does)."""
+        self.clear_faults()
+        self.clear_requests()
+        if keys is not None:
+            with self._lock:
+                self._keys = dict(keys)
+
+    def server_time_ms(self, api_key: str | None = None) -> int:
+        """The sandbox clock, as seen by requests signed with `api_key` (addition)."""
+        with self._lock:
+            offset = self._server_faults.clock_offset_ms
+            if api_key is not None and api_key in self._key_faults:
+                offset += self._key_faults[api_key].clock_offset_ms
+        return int(time.time() * 1000) + offset
+
+    @property
+    def in_flight(self) -> int:
+        """Requests being handled right now, e.g. ones held by a latency fault (addition)."""
+        with self._lock:
+            return self._in_flight
+
+    # request handling (called from handler threads)
+    def _count_in_flight(self, delta: int) -> None:
+        with self._lock:
+            self._in_flight += delta
+
+    def _record(self, generation: int, record: RequestRecord) -> None:
+        with self._lock:
+            # A slow request that arrived before clear_requests() (a previous test's timeout) stays out.
+            if generation == self._generation:
+                self.requests.append(record)
+
+    def _latency_ms(self, api_key: str | None) -> int:
+        with self._lock:
+            latency = self._server_faults.latency_ms
+            if api_key is not None and api_key in self._key_faults:
+                latency += self._key_faults[api_key].latency_ms
+        return max(latency, 0)
+
+    def _take_fault(self, api_key: str | None) -> tuple[str | None, int]:
+        """Consume one counted fault, the key's own before server-wide ones; also return the 429 reset."""
+        with self._lock:
+            scopes = [self._key_faults[api_key]] if api_key is not None and api_key in self._key_faults else []
+            scopes.append(self._server_faults)
+            for faults in scopes:
+                for counter, name in COUNTED_FAULTS:
+                    if getattr(faults, counter) > 0:
+                        setattr(faults, counter, getattr(faults, counter) - 1)
+                        return name, faults.rate_limit_reset_ms
+        return None, 0
+
+    def _quota_headers(self, listener: str, caller: str) -> dict[str, str]:
+        """gw-ratelimit-* on every answer, counted per caller in fixed 30 s windows."""
+        now = int(time.time() * 1000)
+        limit = RATE_LIMITS[listener]
+        with self._lock:
+            start, used = self._quota.get((listener, caller), (now, 0))
+            if now - start >= RATE_LIMIT_WINDOW_MS:
+                start, used = now, 0
+            used += 1
+            self._quota[(listener, caller)] = (start, used)
+        return {
+            "gw-ratelimit-limit": str(limit),
+            "gw-ratelimit-remaining": str(max(limit - used, 0)),
+            "gw-ratelimit-reset": str(max(RATE_LIMIT_WINDOW_MS - (now - start), 0)),
+        }
+
+    def _fault_reply(self, api_key: str | None, quota: dict[str, str]) -> _Reply | None:
+        fault, reset_ms = self._take_fault(api_key)
+        if fault is None:
+            return None
+        if fault == "drop":
+            return _Reply(None, None, fault=fault)
+        if fault == "malformed":
+            # What a proxy's error page looks like to a JSON client.
+            return _Reply(200, None, b"<html><body><h1>502 Bad Gateway</h1></body></html>", quota, fault)
+        if fault == "rate_limit":
+            spec = TOO_MANY
+            headers = {
+                "gw-ratelimit-limit": quota["gw-ratelimit-limit"],
+                "gw-ratelimit-remaining": "0",
+                "gw-ratelimit-reset": str(reset_ms),
+            }
+        else:
+            spec, headers = SERVER_ERROR, {}
+        reply = _json_reply(spec[1], {"code": spec[0], "msg": spec[2]}, headers)
+        reply.fault = fault
+        return reply
+
+    def _respond(
+        self,
+        listener: str,
+        method: str,
+        path: str,
+        raw_query: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        client_ip: str,
+    ) -> _Reply:
+        api_key = headers.get("kc-api-key")
+        quota = self._quota_headers(listener, api_key or client_ip)
+        fault_reply = self._fault_reply(api_key, quota)
+        if fault_reply is not None:
+            return fault_reply
+        route = ROUTES.get((listener, method, path))
+        if route is None:
+            return _json_reply(NOT_FOUND[1], {"code": NOT_FOUND[0], "msg": NOT_FOUND[2]}, quota)
+        permission, build = route
+        query = parse_qs(raw_query)
+        now_ms = self.server_time_ms(api_key)
+        key: SandboxKey | None = None
+        if permission is not None:
+            key, error = check_auth(
+                keys=self.keys,
+                method=method,
+                path=path,
+                raw_query=raw_query,
+                body=body,
+                headers=headers,
+                client_ip=client_ip,
+                server_now_ms=now_ms,
+                required_permission=permission,
+            )
+            if error is not None:
+                return _json_reply(error.http_status, {"code": error.code, "msg": error.msg}, quota)
+        return _json_reply(200, {"code": "200000", "data": build(key, query, now_ms)}, quota)
+
+
+# --- command line -------------------------------------------------------------------------------------
+
+
+def load_keys(path: Path) -> list[SandboxKey]:
+    """keys.json: a list of objects with SandboxKey's fields (permissions and ip_whitelist as lists)."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if isinstance(data, Mapping):
+        data = data.get("keys", [])
+    return [SandboxKey.from_mapping(entry) for entry in data]
+
+
+def cli(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m harness sandbox", description=__doc__)
+    parser.add_argument("--keys", type=Path, help="JSON list of keys: api_key, secret, passphrase, key_version, ...")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--spot-port", type=int, default=0, help="default: a free port")
+    parser.add_argument("--futures-port", type=int, default=0, help="default: a free port")
+    parser.add_argument("--clock-offset-ms", type=int, default=0, help="server clock = real clock + this")
+    parser.add_argument("--latency-ms", type=int, default=0)
+    parser.add_argument("--quiet", action="store_true", help="do not print one line per request")
+    options = parser.parse_args(argv)
+    keys = load_keys(options.keys) if options.keys else []
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    sandbox = KucoinSandbox(keys, options.host, spot_port=options.spot_port, futures_port=options.futures_port)
+    sandbox.set_faults(clock_offset_ms=options.clock_offset_ms, latency_ms=options.latency_ms)
+    with sandbox:
+        print(f"spot:    {sandbox.spot_url}")
+        print(f"futures: {sandbox.futures_url}")
+        for key in keys:  # repr hides secret and passphrase
+            print(f"key: {key.api_key} v{key.key_version} {','.join(key.permissions)}")
+        print("Ctrl-C stops it.", flush=True)
+        shown = 0
+        while not stop.wait(0.2):
+            if options.quiet:
+                continue
+            records = list(sandbox.requests)
+            for record in records[shown:]:
+                print(
+                    f"{record.listener} {record.method} {record.path} key={record.api_key or '-'} "
+                    f"-> {record.http_status or 'dropped'} {record.code or ''}",
+                    flush=True,
+                )
+            shown = len(records)
+    return 0
