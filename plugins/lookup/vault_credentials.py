@@ -13,7 +13,8 @@ description:
     secret, passphrase, key version and API (spot or futures) stored there.
   - Logs in once per run. The token is shared by all of Ansible's forked workers through a 0600 file in a
     0700 per-user cache directory, reused while its TTL lasts, renewed when renewable, and replaced by one
-    new login when Vault answers 403. Set O(token_cache=false) to keep no token on disk.
+    new login when Vault answers 403 because the token was revoked (a 403 from the policy is reported, not
+    retried). Set O(token_cache=false) to keep no token on disk.
   - "Every option can be set, from highest to lowest precedence, as a keyword argument of the lookup, an
     Ansible variable, an environment variable, or in the C([tradebot_kucoin_vault]) section of ansible.cfg.
     The Vault CLI's environment variables C(VAULT_ADDR), C(VAULT_TOKEN), C(VAULT_NAMESPACE) and

@@ -5,11 +5,14 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from ansible_collections.tradebot.kucoin.plugins.plugin_utils.vault_connection import VaultSettings
+
+_ERRORS_HEADER = re.compile(r"\d+ errors? occurred:")
 
 
 class VaultLoginError(Exception):
@@ -50,7 +53,10 @@ def identity(settings: VaultSettings) -> str:
     """
     method = settings.auth_method
     parts = [settings.url, settings.namespace or "", method, settings.auth_mount]
-    if method == "approle":
+    if method == "token":
+        # Never cached on disk, but it keys the per-worker read memo: two tokens must not share reads.
+        parts += [_digest(settings.token)]
+    elif method == "approle":
         parts += [settings.role_id or "", _digest(settings.secret_id)]
     elif method == "userpass":
         parts += [settings.username or "", _digest(settings.password)]
@@ -97,8 +103,15 @@ def login(client: Any, settings: VaultSettings) -> IssuedToken:
             reply = client.write_data(f"auth/{mount}/login", data={"name": settings.role} if settings.role else {})
         else:
             raise VaultLoginError(f"auth method {method} does not log in")
+    except hvac.exceptions.VaultDown as exc:
+        raise VaultLoginError(f"{describe_vault_down(exc, settings.url)} (login with auth method {method})") from None
     except hvac.exceptions.VaultError as exc:
-        raise VaultLoginError(f"login with auth method {method} at auth/{mount} failed: {vault_reason(exc)}") from None
+        reason = vault_reason(exc)
+        if "namespace not found" in reason:
+            raise VaultLoginError(
+                f"unknown Vault namespace {settings.namespace!r} (login with auth method {method})"
+            ) from None
+        raise VaultLoginError(f"login with auth method {method} at auth/{mount} failed: {reason}") from None
     if not reply or not reply.get("auth"):
         raise VaultLoginError(f"login with auth method {method} at auth/{mount} returned no token")
     return token_from_auth(reply["auth"])
@@ -107,6 +120,21 @@ def login(client: Any, settings: VaultSettings) -> IssuedToken:
 def vault_reason(exc: BaseException) -> str:
     """Vault's own error text without hvac's ", on post <url>" suffix."""
     errors = getattr(exc, "errors", None)
-    if errors:
-        return "; ".join(str(error) for error in errors)
-    return str(exc).split(", on ", 1)[0] or type(exc).__name__
+    text = "; ".join(str(error) for error in errors) if errors else str(exc).split(", on ", 1)[0]
+    text = _one_line(text)
+    # hvac renders an error without a message as "None, on get <url>".
+    return text if text and text != "None" else type(exc).__name__
+
+
+def _one_line(text: str) -> str:
+    """Vault's multi-error format ("1 error occurred:\n\t* permission denied\n") as one line."""
+    lines = (line.strip().lstrip("*").strip() for line in text.splitlines())
+    return "; ".join(line for line in lines if line and not _ERRORS_HEADER.fullmatch(line))
+
+
+def describe_vault_down(exc: BaseException, url: str) -> str:
+    """HTTP 503: Vault says whether it is sealed; anything else is maintenance or standby trouble."""
+    reason = vault_reason(exc)
+    if "sealed" in reason.lower():
+        return f"Vault at {url} is sealed"
+    return f"Vault at {url} is unavailable ({reason})"

@@ -100,6 +100,22 @@ class VaultSession:
         self.client.token = issued.token
         self._authenticated = True
 
+    def _token_alive(self) -> bool:
+        """Whether a 403 came from the policy (token fine) rather than from a dead token.
+
+        Without this check every genuinely forbidden read would cost a fresh login, in every worker.
+        """
+        import hvac.exceptions
+        import requests.exceptions
+
+        try:
+            self.client.auth.token.lookup_self()
+        except hvac.exceptions.Forbidden:
+            return False
+        except (hvac.exceptions.VaultError, requests.exceptions.RequestException):
+            return True  # cannot tell; report the original denial rather than log in blindly
+        return True
+
     def read(self, mount: str, path: str, kv_version: int, version: int | None) -> SecretVersion:
         memo_key = (self.identity, mount, path, kv_version, version)
         if memo_key in _READS:
@@ -108,9 +124,9 @@ class VaultSession:
         try:
             secret = read_secret(self.client, mount, path, kv_version, version)
         except VaultPermissionDenied:
-            if self.settings.auth_method in ("token", "none"):
+            if self.settings.auth_method in ("token", "none") or self._token_alive():
                 raise
-            # A cached token may have been revoked: log in again, once, then trust the answer.
+            # The cached token was revoked or expired early: log in again, once, then trust the answer.
             self._ensure_token(reject=self.client.token)
             secret = read_secret(self.client, mount, path, kv_version, version)
         _READS[memo_key] = secret

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ansible_collections.tradebot.kucoin.plugins.plugin_utils.vault_auth import vault_reason
+from ansible_collections.tradebot.kucoin.plugins.plugin_utils.vault_auth import describe_vault_down, vault_reason
 
 
 class VaultReadError(Exception):
@@ -51,11 +51,20 @@ def read_secret(client: Any, mount: str, path: str, kv_version: int, version: in
             path=path, mount_point=mount, version=version, raise_on_deleted_version=False
         )
     except hvac.exceptions.Forbidden:
+        # A least-privilege policy grants only the engine's own path layout (secret/data/... for KV v2), so a
+        # wrong kv_version shows up as 403, not 404: say so rather than blame the policy.
+        mismatch = _kv_mismatch(client, mount, kv_version)
+        if mismatch:
+            raise VaultReadError(mismatch) from None
         raise VaultPermissionDenied(f"permission denied reading {where} (check the token's policy)") from None
     except hvac.exceptions.InvalidPath as exc:
+        # A destroyed (never deleted) version is a 404 that hvac re-raises; its body still has the metadata.
+        gone = _deleted_or_destroyed(((getattr(exc, "json", None) or {}).get("data") or {}).get("metadata"), where)
+        if gone:
+            raise VaultReadError(gone) from None
         raise VaultReadError(_explain_missing(client, exc, where, mount, kv_version, version)) from None
-    except hvac.exceptions.VaultDown:
-        raise VaultReadError(f"Vault at {client.url} is sealed or unavailable while reading {where}") from None
+    except hvac.exceptions.VaultDown as exc:
+        raise VaultReadError(f"{describe_vault_down(exc, client.url)} while reading {where}") from None
     except hvac.exceptions.VaultError as exc:
         raise VaultReadError(f"reading {where} failed: {vault_reason(exc)}") from None
     except requests.exceptions.RequestException as exc:
@@ -63,13 +72,22 @@ def read_secret(client: Any, mount: str, path: str, kv_version: int, version: in
 
     body = reply.get("data") or {}
     metadata = body.get("metadata") or {}
-    if metadata.get("destroyed"):
-        raise VaultReadError(f"{where}: version {metadata.get('version')} was destroyed")
-    if metadata.get("deletion_time"):
-        raise VaultReadError(f"{where}: version {metadata.get('version')} was deleted (undelete it or pin another)")
+    gone = _deleted_or_destroyed(metadata, where)
+    if gone:
+        raise VaultReadError(gone)
     if body.get("data") is None:
         raise VaultReadError(f"{where}: no data in Vault's reply")
     return SecretVersion(data=dict(body["data"]), version=int(metadata.get("version") or 0) or None)
+
+
+def _deleted_or_destroyed(metadata: Any, where: str) -> str | None:
+    if not isinstance(metadata, dict):
+        return None
+    if metadata.get("destroyed"):
+        return f"{where}: version {metadata.get('version')} was destroyed"
+    if metadata.get("deletion_time"):
+        return f"{where}: version {metadata.get('version')} was deleted (undelete it or pin another)"
+    return None
 
 
 def _explain_missing(
@@ -78,12 +96,19 @@ def _explain_missing(
     reason = vault_reason(exc)
     if "namespace not found" in reason:
         return f"unknown Vault namespace {client.adapter.namespace!r} while reading {where}"
-    actual = mount_kv_version(client, mount)
-    if actual is not None and actual != kv_version:
-        return f"KV version mismatch: mount '{mount}' is KV v{actual} but the lookup was told kv_version={kv_version}"
+    mismatch = _kv_mismatch(client, mount, kv_version)
+    if mismatch:
+        return mismatch
     if version is not None:
         return f"{where}: version {version} does not exist"
     return f"{where} does not exist"
+
+
+def _kv_mismatch(client: Any, mount: str, kv_version: int) -> str | None:
+    actual = mount_kv_version(client, mount)
+    if actual is not None and actual != kv_version:
+        return f"KV version mismatch: mount '{mount}' is KV v{actual} but the lookup was told kv_version={kv_version}"
+    return None
 
 
 def describe_transport_error(exc: BaseException, url: str) -> str:
@@ -99,8 +124,12 @@ def describe_transport_error(exc: BaseException, url: str) -> str:
 def _innermost(exc: BaseException) -> str:
     """The root cause's text: requests nests urllib3 errors several layers deep."""
     seen = exc
-    while seen.__cause__ is not None or (seen.args and isinstance(seen.args[0], BaseException)):
-        seen = seen.__cause__ or seen.args[0]
+    for _depth in range(16):  # bounded: a cycle in a hand-made chain must not hang the lookup
+        candidates = (seen.__cause__, getattr(seen, "reason", None), seen.args[0] if seen.args else None)
+        deeper = next((c for c in candidates if isinstance(c, BaseException)), None)
+        if deeper is None:
+            break
+        seen = deeper
     text = str(seen)
     # urllib3 wraps reasons as "<object at 0x..>: reason"; keep the reason.
     return text.rsplit(": ", 1)[-1] if "object at 0x" in text else text

@@ -96,11 +96,19 @@ class Outcome:
     value: dict[str, Any] | None
 
 
-def run_cases(cases: list[dict[str, Any]], tmp_path: Path, env: dict[str, str] | None = None) -> dict[str, Outcome]:
-    """Run every case's lookup in one ansible-playbook; map case name to its value or error line."""
+def run_cases(
+    cases: list[dict[str, Any]],
+    tmp_path: Path,
+    env: dict[str, str] | None = None,
+    extra_vars: dict[str, Any] | None = None,
+) -> dict[str, Outcome]:
+    """Run every case's lookup in one ansible-playbook; map case name to its value or error line.
+
+    `extra_vars` become Ansible variables of the play (for option sources such as tradebot_vault_*).
+    """
     out_file = tmp_path / "outcomes.json"
     vars_file = tmp_path / "cases.json"
-    vars_file.write_text(json.dumps({"cases": cases, "out_file": str(out_file)}))
+    vars_file.write_text(json.dumps({**(extra_vars or {}), "cases": cases, "out_file": str(out_file)}))
     vars_file.chmod(0o600)
     run_env = {"TRADEBOT_VAULT_TOKEN_CACHE_DIR": str(tmp_path / "token-cache"), **(env or {})}
     result = run_playbook(

@@ -1,0 +1,240 @@
+"""credentials(): field handling and validation; VaultSession: memoised reads and one re-login on 403."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import hvac.exceptions
+import pytest
+
+from ansible_collections.tradebot.kucoin.plugins.plugin_utils import vault_credentials as module
+from ansible_collections.tradebot.kucoin.plugins.plugin_utils.vault_auth import IssuedToken
+from ansible_collections.tradebot.kucoin.plugins.plugin_utils.vault_connection import VaultSettings
+from ansible_collections.tradebot.kucoin.plugins.plugin_utils.vault_credentials import (
+    CredentialError,
+    FieldNames,
+    VaultSession,
+    credentials,
+)
+from ansible_collections.tradebot.kucoin.plugins.plugin_utils.vault_kv import SecretVersion, VaultReadError
+from ansible_collections.tradebot.kucoin.plugins.plugin_utils.vault_token_cache import TokenCache
+
+CANARY = "Zq-LEAKCANARY-unit"
+
+
+class FakeSession:
+    def __init__(self, data: dict[str, Any] | Exception, version: int | None = 7) -> None:
+        self.data = data
+        self.version = version
+
+    def read(self, mount: str, path: str, kv_version: int, version: int | None) -> SecretVersion:
+        if isinstance(self.data, Exception):
+            raise self.data
+        return SecretVersion(dict(self.data), self.version)
+
+
+def creds(data: dict[str, Any] | Exception, fields: FieldNames | None = None, **kw: Any) -> dict[str, Any]:
+    session = FakeSession(data, **kw)
+    return credentials(session, "kucoin/a", mount="secret", kv_version=2, version=None, fields=fields or FieldNames())  # type: ignore[arg-type]
+
+
+FULL = {"api_key": "k", "api_secret": f"{CANARY}-s", "api_passphrase": f"{CANARY}-p"}
+
+
+def test_full_result() -> None:
+    result = creds({**FULL, "key_version": 3, "api": "futures"})
+    assert result == {
+        "api_key": "k",
+        "api_secret": f"{CANARY}-s",
+        "api_passphrase": f"{CANARY}-p",
+        "key_version": 3,
+        "api": "futures",
+        "vault": {"mount": "secret", "path": "kucoin/a", "version": 7},
+    }
+
+
+def test_defaults_when_optional_fields_are_absent() -> None:
+    result = creds(FULL, version=None)
+    assert result["key_version"] == 2
+    assert result["api"] == "spot"
+    assert result["vault"]["version"] is None
+
+
+@pytest.mark.parametrize(("raw", "expected"), [(1, 1), ("2", 2), (" 3 ", 3), (3.0, None), ("v2", None), (4, None)])
+def test_key_version_validation(raw: Any, expected: int | None) -> None:
+    if expected is None:
+        with pytest.raises(
+            CredentialError, match=r"^secret 'kucoin/a' on mount 'secret': field key_version must be 1, 2 or 3$"
+        ):
+            creds({**FULL, "key_version": raw})
+    else:
+        assert creds({**FULL, "key_version": raw})["key_version"] == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"), [("spot", "spot"), ("FUTURES", "futures"), ("", "spot"), ("margin", None)]
+)
+def test_api_validation(raw: str, expected: str | None) -> None:
+    if expected is None:
+        with pytest.raises(CredentialError, match=r"field api must be spot or futures$"):
+            creds({**FULL, "api": raw})
+    else:
+        assert creds({**FULL, "api": raw})["api"] == expected
+
+
+def test_missing_fields_are_named_with_the_present_names_only() -> None:
+    with pytest.raises(CredentialError) as caught:
+        creds({"api_key": "k", "note": f"{CANARY}-note", "api_secret_old": f"{CANARY}-old"})
+    message = str(caught.value)
+    assert message == (
+        "secret 'kucoin/a' on mount 'secret' has no field(s) api_secret, api_passphrase "
+        "(fields present: api_key, api_secret_old, note)"
+    )
+    assert CANARY not in message
+
+
+def test_an_empty_secret() -> None:
+    with pytest.raises(CredentialError, match=r"\(fields present: none\)$"):
+        creds({})
+
+
+def test_field_names_are_configurable() -> None:
+    fields = FieldNames(api_key="k", api_secret="s", api_passphrase="p", key_version="v", api="a")
+    result = creds({"k": "key", "s": "sec", "p": "pass", "v": "1", "a": "futures"}, fields=fields)
+    assert (result["api_key"], result["api_secret"], result["api_passphrase"]) == ("key", "sec", "pass")
+    assert (result["key_version"], result["api"]) == (1, "futures")
+    with pytest.raises(CredentialError, match=r"has no field\(s\) s \(fields present: k, p\)"):
+        creds({"k": "key", "p": "pass"}, fields=fields)
+
+
+def test_read_errors_become_credential_errors() -> None:
+    with pytest.raises(CredentialError, match=r"^boom$"):
+        creds(VaultReadError("boom"))
+
+
+def test_values_are_text() -> None:
+    result = creds({"api_key": 12345, "api_secret": "s", "api_passphrase": 678})
+    assert result["api_key"] == "12345"
+    assert result["api_passphrase"] == "678"
+
+
+# --- VaultSession with a fake hvac client -----------------------------------------------------------------
+
+
+class FakeVault:
+    """Reads succeed only with the current token; revoke() kills a token (lookup-self then answers 403)."""
+
+    def __init__(self) -> None:
+        self.token: str | None = None
+        self.valid: set[str] = set()
+        self.reads = 0
+        self.lookups = 0
+        self.forbidden_paths: set[str] = set()
+        self.url = "http://vault:8200"
+        self.adapter = SimpleNamespace(namespace=None, get=self._mounts)
+        self.secrets = SimpleNamespace(kv=SimpleNamespace(v2=SimpleNamespace(read_secret_version=self._read)))
+        self.auth = SimpleNamespace(token=SimpleNamespace(lookup_self=self._lookup_self))
+
+    def _mounts(self, path: str) -> dict[str, Any]:
+        return {"data": {"type": "kv", "options": {"version": "2"}}}
+
+    def _lookup_self(self) -> dict[str, Any]:
+        self.lookups += 1
+        if self.token not in self.valid:
+            raise hvac.exceptions.Forbidden("permission denied")
+        return {"data": {}}
+
+    def _read(self, path: str, **kwargs: Any) -> dict[str, Any]:
+        self.reads += 1
+        if self.token not in self.valid or path in self.forbidden_paths:
+            raise hvac.exceptions.Forbidden("permission denied")
+        return {"data": {"data": dict(FULL), "metadata": {"version": 1}}}
+
+
+@pytest.fixture
+def vault(monkeypatch: pytest.MonkeyPatch) -> FakeVault:
+    fake = FakeVault()
+    logins: list[str] = []
+
+    def fake_login(client: Any, settings: VaultSettings) -> IssuedToken:
+        token = f"hvs.{len(logins) + 1}"
+        logins.append(token)
+        fake.valid.add(token)
+        return IssuedToken(token, expires_at=0, renewable=False)
+
+    monkeypatch.setattr(module, "login", fake_login)
+    monkeypatch.setattr(module, "build_client", lambda settings, token=None: fake)
+    monkeypatch.setattr(module, "_READS", {})
+    fake.logins = logins  # type: ignore[attr-defined]
+    return fake
+
+
+APPROLE = VaultSettings(url="http://vault:8200", auth_method="approle", role_id="r", secret_id="s")
+
+
+def test_reads_are_memoised_per_worker(vault: FakeVault) -> None:
+    session = VaultSession(APPROLE, None)
+    first = session.read("secret", "kucoin/a", 2, None)
+    assert session.read("secret", "kucoin/a", 2, None) is first
+    assert VaultSession(APPROLE, None).read("secret", "kucoin/a", 2, None) is first
+    assert vault.reads == 1
+    assert vault.logins == ["hvs.1"]  # type: ignore[attr-defined]
+
+
+def test_a_revoked_cached_token_costs_exactly_one_new_login(vault: FakeVault, tmp_path: Path) -> None:
+    cache = TokenCache(tmp_path)
+    session = VaultSession(APPROLE, cache)
+    cache.store(session.identity, IssuedToken("hvs.revoked", expires_at=0, renewable=False))
+    secret = session.read("secret", "kucoin/a", 2, None)
+    assert secret.version == 1
+    assert vault.logins == ["hvs.1"]  # type: ignore[attr-defined]
+    assert cache.load(session.identity).token == "hvs.1"
+
+
+def test_a_policy_denial_does_not_log_in_again(vault: FakeVault) -> None:
+    vault.forbidden_paths.add("kucoin/forbidden")
+    session = VaultSession(APPROLE, None)
+    with pytest.raises(VaultReadError, match=r"permission denied reading secret 'kucoin/forbidden'"):
+        session.read("secret", "kucoin/forbidden", 2, None)
+    assert vault.logins == ["hvs.1"]  # type: ignore[attr-defined]
+    assert vault.lookups == 1
+
+
+def test_a_usable_cached_token_means_no_login(vault: FakeVault, tmp_path: Path) -> None:
+    cache = TokenCache(tmp_path)
+    session = VaultSession(APPROLE, cache)
+    vault.valid.add("hvs.cached")
+    cache.store(session.identity, IssuedToken("hvs.cached", expires_at=0, renewable=False))
+    session.read("secret", "kucoin/a", 2, None)
+    assert vault.logins == []  # type: ignore[attr-defined]
+
+
+def test_an_expired_cached_token_is_replaced(vault: FakeVault, tmp_path: Path) -> None:
+    cache = TokenCache(tmp_path)
+    session = VaultSession(APPROLE, cache)
+    vault.valid.add("hvs.old")
+    cache.store(session.identity, IssuedToken("hvs.old", expires_at=1.0, renewable=False, ttl=60))
+    session.read("secret", "kucoin/a", 2, None)
+    assert vault.logins == ["hvs.1"]  # type: ignore[attr-defined]
+
+
+def test_token_auth_never_logs_in(vault: FakeVault) -> None:
+    session = VaultSession(VaultSettings(url="http://vault:8200", token="hvs.given"), None)
+    vault.token = "hvs.given"
+    with pytest.raises(VaultReadError, match=r"permission denied"):
+        session.read("secret", "kucoin/a", 2, None)
+    assert vault.logins == []  # type: ignore[attr-defined]
+
+
+def test_reads_with_another_token_are_not_served_from_the_memo(vault: FakeVault) -> None:
+    allowed = VaultSession(VaultSettings(url="http://vault:8200", token="hvs.allowed"), None)
+    vault.valid.add("hvs.allowed")
+    vault.token = "hvs.allowed"
+    allowed.read("secret", "kucoin/a", 2, None)
+    denied = VaultSession(VaultSettings(url="http://vault:8200", token="hvs.other"), None)
+    vault.token = "hvs.other"
+    with pytest.raises(VaultReadError, match=r"permission denied"):
+        denied.read("secret", "kucoin/a", 2, None)
+    assert vault.reads == 2

@@ -1,0 +1,207 @@
+"""read_secret's error mapping (fake hvac client raising hvac's real exceptions) and transport errors."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import hvac.exceptions
+import pytest
+import requests.exceptions
+import urllib3.exceptions
+
+from ansible_collections.tradebot.kucoin.plugins.plugin_utils.vault_kv import (
+    SecretVersion,
+    VaultPermissionDenied,
+    VaultReadError,
+    describe_transport_error,
+    mount_kv_version,
+    read_secret,
+)
+
+URL = "http://vault:8200"
+
+
+class FakeKV:
+    """Just enough of hvac.Client for read_secret: kv v1/v2 reads and the UI mounts endpoint."""
+
+    def __init__(self, outcome: Any, mount_version: int | None = 2, namespace: str | None = None) -> None:
+        self.url = URL
+        self.outcome = outcome
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        mount_reply = {"data": {"type": "kv", "options": {"version": str(mount_version)}}} if mount_version else None
+        self.adapter = SimpleNamespace(namespace=namespace, get=lambda path: self._mount(path, mount_reply))
+        self.secrets = SimpleNamespace(
+            kv=SimpleNamespace(
+                v1=SimpleNamespace(read_secret=lambda **kw: self._answer("v1", kw)),
+                v2=SimpleNamespace(read_secret_version=lambda **kw: self._answer("v2", kw)),
+            )
+        )
+
+    def _mount(self, path: str, reply: Any) -> Any:
+        if reply is None:
+            raise hvac.exceptions.Forbidden("permission denied")
+        return reply
+
+    def _answer(self, engine: str, kwargs: dict[str, Any]) -> Any:
+        self.calls.append((engine, kwargs))
+        if isinstance(self.outcome, BaseException):
+            raise self.outcome
+        return self.outcome
+
+
+def v2_reply(data: dict[str, Any] | None, version: int = 4, **metadata: Any) -> dict[str, Any]:
+    meta = {"version": version, "deletion_time": "", "destroyed": False, **metadata}
+    return {"data": {"data": data, "metadata": meta}}
+
+
+SECRET = {"api_key": "k", "api_secret": "Zq-LEAKCANARY-kv"}
+
+
+def test_kv2_latest() -> None:
+    client = FakeKV(v2_reply(SECRET))
+    assert read_secret(client, "secret", "kucoin/a", 2, None) == SecretVersion(SECRET, 4)
+    assert client.calls == [
+        ("v2", {"path": "kucoin/a", "mount_point": "secret", "version": None, "raise_on_deleted_version": False})
+    ]
+
+
+def test_kv2_pinned_version_is_passed_through() -> None:
+    client = FakeKV(v2_reply(SECRET, version=1))
+    assert read_secret(client, "secret", "kucoin/a", 2, 1).version == 1
+    assert client.calls[0][1]["version"] == 1
+
+
+def test_kv1_read_has_no_version() -> None:
+    client = FakeKV({"data": SECRET}, mount_version=1)
+    assert read_secret(client, "kv", "kucoin/b", 1, None) == SecretVersion(SECRET, None)
+
+
+def test_kv1_cannot_pin_a_version() -> None:
+    with pytest.raises(VaultReadError, match=r"version pinning needs KV v2, but kv_version is 1"):
+        read_secret(FakeKV({"data": SECRET}), "kv", "kucoin/b", 1, 3)
+
+
+def test_deleted_version() -> None:
+    client = FakeKV(v2_reply(None, version=2, deletion_time="2026-01-01T00:00:00Z"))
+    with pytest.raises(VaultReadError) as caught:
+        read_secret(client, "secret", "kucoin/a", 2, 2)
+    assert (
+        str(caught.value) == "secret 'kucoin/a' on mount 'secret': version 2 was deleted (undelete it or pin another)"
+    )
+
+
+def test_destroyed_version() -> None:
+    # Vault keeps the deletion time of a destroyed version too: destroyed must win.
+    client = FakeKV(v2_reply(None, version=3, deletion_time="2026-01-01T00:00:00Z", destroyed=True))
+    with pytest.raises(VaultReadError, match=r"^secret 'kucoin/a' on mount 'secret': version 3 was destroyed$"):
+        read_secret(client, "secret", "kucoin/a", 2, 3)
+
+
+def test_destroyed_version_as_hvac_raises_it() -> None:
+    # Destroyed without a prior delete: Vault answers 404 with the metadata, hvac raises InvalidPath.
+    body = {"data": {"data": None, "metadata": {"version": 3, "deletion_time": "", "destroyed": True}}}
+    client = FakeKV(hvac.exceptions.InvalidPath(json=body))
+    with pytest.raises(VaultReadError, match=r"^secret 'kucoin/a' on mount 'secret': version 3 was destroyed$"):
+        read_secret(client, "secret", "kucoin/a", 2, 3)
+
+
+def test_missing_path() -> None:
+    with pytest.raises(VaultReadError, match=r"^secret 'kucoin/none' on mount 'secret' does not exist$"):
+        read_secret(FakeKV(hvac.exceptions.InvalidPath()), "secret", "kucoin/none", 2, None)
+
+
+def test_missing_version() -> None:
+    with pytest.raises(VaultReadError, match=r"^secret 'kucoin/a' on mount 'secret': version 99 does not exist$"):
+        read_secret(FakeKV(hvac.exceptions.InvalidPath()), "secret", "kucoin/a", 2, 99)
+
+
+@pytest.mark.parametrize("error", [hvac.exceptions.InvalidPath(), hvac.exceptions.Forbidden()])
+def test_v1_read_of_a_v2_mount(error: Exception) -> None:
+    # 404 with a broad policy, 403 with a least-privilege one (it grants only secret/data/...).
+    client = FakeKV(error, mount_version=2)
+    with pytest.raises(VaultReadError) as caught:
+        read_secret(client, "secret", "kucoin/a", 1, None)
+    assert not isinstance(caught.value, VaultPermissionDenied)
+    assert str(caught.value) == "KV version mismatch: mount 'secret' is KV v2 but the lookup was told kv_version=1"
+
+
+@pytest.mark.parametrize("error", [hvac.exceptions.InvalidPath(), hvac.exceptions.Forbidden()])
+def test_v2_read_of_a_v1_mount(error: Exception) -> None:
+    client = FakeKV(error, mount_version=1)
+    with pytest.raises(VaultReadError, match=r"^KV version mismatch: mount 'kv' is KV v1 but .* kv_version=2$"):
+        read_secret(client, "kv", "kucoin/b", 2, None)
+
+
+def test_permission_denied_names_path_and_mount() -> None:
+    client = FakeKV(hvac.exceptions.Forbidden(errors=["1 error occurred:\n\t* permission denied\n\n"]))
+    with pytest.raises(VaultPermissionDenied) as caught:
+        read_secret(client, "secret", "kucoin/forbidden", 2, None)
+    assert (
+        str(caught.value)
+        == "permission denied reading secret 'kucoin/forbidden' on mount 'secret' (check the token's policy)"
+    )
+
+
+def test_permission_denied_when_the_mount_cannot_be_inspected() -> None:
+    client = FakeKV(hvac.exceptions.Forbidden(), mount_version=None)
+    with pytest.raises(VaultPermissionDenied):
+        read_secret(client, "secret", "kucoin/a", 1, None)
+
+
+def test_unknown_namespace() -> None:
+    client = FakeKV(hvac.exceptions.InvalidPath("namespace not found", errors=["namespace not found"]), namespace="x")
+    with pytest.raises(VaultReadError, match=r"^unknown Vault namespace 'x' while reading secret 'kucoin/a'"):
+        read_secret(client, "secret", "kucoin/a", 2, None)
+
+
+def test_sealed() -> None:
+    client = FakeKV(hvac.exceptions.VaultDown("Vault is sealed", errors=["Vault is sealed"]))
+    with pytest.raises(VaultReadError, match=r"^Vault at http://vault:8200 is sealed while reading secret 'kucoin/a'"):
+        read_secret(client, "secret", "kucoin/a", 2, None)
+
+
+def test_other_vault_errors_are_one_line() -> None:
+    client = FakeKV(hvac.exceptions.InternalServerError(errors=["2 errors occurred:\n\t* a\n\t* b\n"]))
+    with pytest.raises(VaultReadError, match=r"^reading secret 'kucoin/a' on mount 'secret' failed: a; b$"):
+        read_secret(client, "secret", "kucoin/a", 2, None)
+
+
+def test_transport_errors_during_a_read() -> None:
+    client = FakeKV(requests.exceptions.ConnectionError("refused"))
+    with pytest.raises(VaultReadError, match=r"^Vault at http://vault:8200 is unreachable"):
+        read_secret(client, "secret", "kucoin/a", 2, None)
+
+
+def test_mount_kv_version() -> None:
+    assert mount_kv_version(FakeKV(None, mount_version=1), "kv") == 1
+    assert mount_kv_version(FakeKV(None, mount_version=2), "secret") == 2
+    assert mount_kv_version(FakeKV(None, mount_version=None), "secret") is None
+    other = FakeKV(None)
+    other.adapter.get = lambda path: {"data": {"type": "pki", "options": None}}
+    assert mount_kv_version(other, "pki") is None
+
+
+def _wrapped(reason: BaseException, outer: type[requests.exceptions.RequestException]) -> BaseException:
+    """Shaped like requests' own errors: outer(MaxRetryError(reason))."""
+    return outer(urllib3.exceptions.MaxRetryError(None, "/v1/secret/data/x", reason))
+
+
+def test_describe_refused_connection() -> None:
+    reason = urllib3.exceptions.NewConnectionError(None, "Failed to establish a new connection")
+    reason.__cause__ = ConnectionRefusedError(111, "Connection refused")
+    message = describe_transport_error(_wrapped(reason, requests.exceptions.ConnectionError), URL)
+    assert message == f"Vault at {URL} is unreachable: [Errno 111] Connection refused"
+
+
+def test_describe_tls_failure() -> None:
+    reason = urllib3.exceptions.SSLError("certificate verify failed: self-signed certificate in certificate chain")
+    message = describe_transport_error(_wrapped(reason, requests.exceptions.SSLError), URL)
+    assert message.startswith(f"TLS failure talking to Vault at {URL}: ")
+    assert "certificate verify failed" in message
+    assert message.endswith("(check ca_cert / VAULT_CACERT)")
+
+
+def test_describe_timeout() -> None:
+    message = describe_transport_error(requests.exceptions.ReadTimeout("read timed out"), URL)
+    assert message == f"Vault at {URL} did not answer in time"

@@ -1,0 +1,164 @@
+"""TokenCache: private directory and files, exclusive locking across processes, tolerant loading."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import multiprocessing
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from ansible_collections.tradebot.kucoin.plugins.plugin_utils import vault_token_cache
+from ansible_collections.tradebot.kucoin.plugins.plugin_utils.vault_auth import IssuedToken
+from ansible_collections.tradebot.kucoin.plugins.plugin_utils.vault_token_cache import TokenCache, TokenCacheError
+
+KEY = "a" * 64
+TOKEN = IssuedToken("hvs.cached", expires_at=1_900_000_000.5, renewable=True, ttl=3600)
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.fixture
+def wide_umask():
+    old = os.umask(0)  # the cache must not depend on the caller's umask
+    yield
+    os.umask(old)
+
+
+@pytest.mark.usefixtures("wide_umask")
+def test_store_creates_a_private_directory_and_file(tmp_path: Path) -> None:
+    cache = TokenCache(tmp_path / "nested" / "vault")
+    cache.store(KEY, TOKEN)
+    assert mode(cache.directory) == 0o700
+    assert mode(cache.directory / f"{KEY}.json") == 0o600
+    assert sorted(p.name for p in cache.directory.iterdir()) == [f"{KEY}.json"]  # no temporary left
+
+
+@pytest.mark.usefixtures("wide_umask")
+def test_lock_file_is_private_too(tmp_path: Path) -> None:
+    cache = TokenCache(tmp_path / "vault")
+    with cache.locked(KEY):
+        pass
+    assert mode(cache.directory / f"{KEY}.lock") == 0o600
+
+
+def test_round_trip(tmp_path: Path) -> None:
+    cache = TokenCache(tmp_path)
+    cache.store(KEY, TOKEN)
+    assert cache.load(KEY) == TOKEN
+    assert cache.load("b" * 64) is None
+
+
+def test_store_replaces_the_previous_token(tmp_path: Path) -> None:
+    cache = TokenCache(tmp_path)
+    cache.store(KEY, TOKEN)
+    newer = IssuedToken("hvs.newer", expires_at=0, renewable=False)
+    cache.store(KEY, newer)
+    assert cache.load(KEY) == newer
+
+
+@pytest.mark.parametrize(
+    "content",
+    ["", "{not json", "[]", '{"token": "t"}', '{"token": "t", "expires_at": "soon", "renewable": true}', "null"],
+)
+def test_a_corrupt_file_loads_as_no_token(tmp_path: Path, content: str) -> None:
+    (tmp_path / f"{KEY}.json").write_text(content)
+    assert TokenCache(tmp_path).load(KEY) is None
+
+
+def test_forget(tmp_path: Path) -> None:
+    cache = TokenCache(tmp_path)
+    cache.store(KEY, TOKEN)
+    cache.forget(KEY)
+    cache.forget(KEY)  # twice is fine
+    assert cache.load(KEY) is None
+
+
+def test_a_too_open_directory_is_tightened(tmp_path: Path) -> None:
+    directory = tmp_path / "vault"
+    directory.mkdir()
+    directory.chmod(0o755)
+    TokenCache(directory).store(KEY, TOKEN)
+    assert mode(directory) == 0o700
+
+
+def test_another_users_directory_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    directory = tmp_path / "vault"
+    directory.mkdir(mode=0o700)
+    # Pretend to be someone else: the directory's owner is then another user.
+    monkeypatch.setattr(vault_token_cache.os, "getuid", lambda: directory.stat().st_uid + 1)
+    cache = TokenCache(directory)
+    with pytest.raises(TokenCacheError, match=r"belongs to another user"):
+        cache.store(KEY, TOKEN)
+    with pytest.raises(TokenCacheError, match=r"belongs to another user"), cache.locked(KEY):
+        pass
+    assert not (directory / f"{KEY}.json").exists()
+
+
+def test_default_directory_is_per_user(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert TokenCache().directory == tmp_path / ".cache" / "tradebot.kucoin" / "vault"
+
+
+def _try_lock(lock_path: str, result: multiprocessing.Queue) -> None:
+    fd = os.open(lock_path, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        result.put("acquired")
+    except BlockingIOError:
+        result.put("blocked")
+    finally:
+        os.close(fd)
+
+
+def _in_child(target, *args) -> str:
+    context = multiprocessing.get_context("fork")
+    result = context.Queue()
+    process = context.Process(target=target, args=(*args, result))
+    process.start()
+    outcome = result.get(timeout=30)
+    process.join(timeout=30)
+    return outcome
+
+
+def test_the_lock_excludes_other_processes_until_released(tmp_path: Path) -> None:
+    cache = TokenCache(tmp_path)
+    lock_path = str(tmp_path / f"{KEY}.lock")
+    with cache.locked(KEY):
+        assert _in_child(_try_lock, lock_path) == "blocked"
+    assert _in_child(_try_lock, lock_path) == "acquired"
+
+
+def _login_once(directory: str, logins: str, start: multiprocessing.synchronize.Event) -> None:
+    """What a worker does: under the lock, reuse the cached token or log in (append to `logins`) and store."""
+    start.wait(timeout=30)
+    cache = TokenCache(directory)
+    with cache.locked(KEY):
+        if cache.load(KEY) is None:
+            with open(logins, "a", encoding="utf-8") as handle:
+                handle.write(f"{os.getpid()}\n")
+            cache.store(KEY, IssuedToken(f"hvs.{os.getpid()}", expires_at=0, renewable=False))
+
+
+def test_concurrent_workers_log_in_once(tmp_path: Path) -> None:
+    context = multiprocessing.get_context("fork")
+    start = context.Event()
+    logins = tmp_path / "logins"
+    workers = [
+        context.Process(target=_login_once, args=(str(tmp_path / "cache"), str(logins), start)) for _worker in range(12)
+    ]
+    for worker in workers:
+        worker.start()
+    start.set()
+    for worker in workers:
+        worker.join(timeout=60)
+        assert worker.exitcode == 0
+    winners = logins.read_text().split()
+    assert len(winners) == 1
+    stored = json.loads((tmp_path / "cache" / f"{KEY}.json").read_text())
+    assert stored["token"] == f"hvs.{winners[0]}"
