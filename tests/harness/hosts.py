@@ -120,7 +120,7 @@ def apt_mirrors(sources: Path = APT_SOURCES) -> Mirrors:
         fields: dict[str, str] = {}
         for line in paragraph.splitlines():
             if ":" in line and not line.lstrip().startswith("#"):
-                key, _, value = line.partition(":")
+                key, _sep, value = line.partition(":")
                 fields[key.strip().lower()] = value.strip()
         if "deb" not in fields.get("types", "").split() or not fields.get("uris"):
             continue

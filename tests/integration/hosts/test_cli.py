@@ -59,7 +59,7 @@ def test_hosts_cli_boots_prints_inventory_and_ssh_and_stops_on_ctrl_c(tmp_path: 
         inventory = Path(re.search(r"inventory: (\S+)", output).group(1))  # type: ignore[union-attr]
         assert "kucoin_bots" in inventory.read_text()
         ssh_lines = re.findall(r"^  (bot\d): (ssh .*)$", output, flags=re.MULTILINE)
-        assert [name for name, _ in ssh_lines] == ["bot1", "bot2"]
+        assert [name for name, _command in ssh_lines] == ["bot1", "bot2"]
         name, command = ssh_lines[1]
         result = subprocess.run([*command.split(), "hostname"], capture_output=True, text=True, timeout=30, check=True)
         assert result.stdout.strip() == name

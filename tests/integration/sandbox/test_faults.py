@@ -21,7 +21,7 @@ def test_rate_limit_answers_429_with_gateway_headers_then_recovers(sandbox: Kuco
     key = sandbox.add_key(make_key(key_version=2))
     sandbox.set_faults(rate_limit_count=2, rate_limit_reset_ms=1234)
     exchange = ccxt_spot(sandbox, key)
-    for _ in range(2):
+    for _attempt in range(2):
         with pytest.raises(ccxt.RateLimitExceeded, match="429000"):
             exchange.private_get_user_api_key()
         headers = {name.lower(): value for name, value in exchange.last_response_headers.items()}
@@ -47,7 +47,7 @@ def test_rate_limit_seen_by_the_sdk(sandbox: KucoinSandbox) -> None:
 def test_server_errors_then_success(sandbox: KucoinSandbox) -> None:
     key = sandbox.add_key(make_key(key_version=2))
     sandbox.set_faults(server_error_count=2)
-    for _ in range(2):
+    for _attempt in range(2):
         with pytest.raises(ccxt.ExchangeNotAvailable):
             ccxt_spot(sandbox, key).private_get_user_api_key()
         assert outcome(sandbox) == (500, "500000")

@@ -37,7 +37,7 @@ def test_ready_when_start_returns_and_gone_after_stop() -> None:
 
 
 def test_concurrent_signed_calls(sandbox: KucoinSandbox) -> None:
-    keys = [sandbox.add_key(make_key(key_version=2, permissions=("General", "Futures"))) for _ in range(4)]
+    keys = [sandbox.add_key(make_key(key_version=2, permissions=("General", "Futures"))) for _index in range(4)]
 
     def call(index: int) -> str:
         key = keys[index % len(keys)]

@@ -132,7 +132,7 @@ def ccxt_request(key: SandboxKey, params: dict[str, str], now_ms: int = NOW_MS) 
 
 
 def verify(key: SandboxKey, path: str, query: str, headers: dict[str, str], now_ms: int = NOW_MS) -> str | None:
-    _, error = check_auth(
+    _accepted, error = check_auth(
         keys={key.api_key: key},
         method="GET",
         path=path,
