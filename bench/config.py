@@ -1,0 +1,48 @@
+"""How big a run is: the full benchmark, or QUICK for a smoke run of the same code paths."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.procs import REPO_ROOT
+
+DOCS_DIR = REPO_ROOT / "docs"
+WORK_DIR = REPO_ROOT / "bench" / "output"  # ignored by git; every run starts it afresh
+PLAYBOOKS = Path(__file__).resolve().parent / "playbooks"
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    quick: bool
+    fleet_sizes: tuple[int, ...]  # part 1: inventory hosts
+    fleet_reps: int  # part 1: timed runs per variant and size (the median is reported)
+    keycheck_hosts: int  # part 2
+    keycheck_reps: int
+    deploy_sizes: tuple[int, ...]  # part 3: container hosts
+    micro_calls: int  # part 4: timed calls per variant
+
+    @property
+    def label(self) -> str:
+        return "QUICK" if self.quick else "full"
+
+
+FULL = BenchConfig(
+    quick=False,
+    fleet_sizes=(10, 50, 200),
+    fleet_reps=5,
+    keycheck_hosts=20,
+    keycheck_reps=5,
+    deploy_sizes=(1, 3, 6),
+    micro_calls=200,
+)
+
+QUICK = BenchConfig(
+    quick=True,
+    fleet_sizes=(3, 8),
+    fleet_reps=3,
+    keycheck_hosts=5,
+    keycheck_reps=3,
+    deploy_sizes=(1,),
+    micro_calls=50,
+)
