@@ -20,7 +20,8 @@ description:
     The Vault CLI's environment variables C(VAULT_ADDR), C(VAULT_TOKEN), C(VAULT_NAMESPACE) and
     C(VAULT_CACERT) are the environment sources of O(url), O(token), O(namespace) and O(ca_cert);
     C(VAULT_SKIP_VERIFY) applies when O(validate_certs) is not set anywhere, and C(~/.vault-token) when
-    O(auth_method=token) finds no token elsewhere."
+    O(auth_method=token) finds no token elsewhere. The credentials O(token), O(secret_id), O(password) and O(jwt)
+    are never read from ansible.cfg, a file that is often committed."
   - Values are returned marked unsafe, so Jinja in a secret is never evaluated.
   - Option names follow C(community.hashi_vault) where the concept is the same.
 requirements:
@@ -79,6 +80,8 @@ options:
     ini:
       - section: tradebot_kucoin_vault
         key: token_path
+    vars:
+      - name: tradebot_vault_token_path
   token_file:
     description: Name of that token file.
     type: str
@@ -88,6 +91,8 @@ options:
     ini:
       - section: tradebot_kucoin_vault
         key: token_file
+    vars:
+      - name: tradebot_vault_token_file
   role_id:
     description: AppRole role ID.
     type: str
@@ -178,6 +183,13 @@ options:
   version:
     description: Pin a KV v2 secret version. The latest version when unset.
     type: int
+    env:
+      - name: TRADEBOT_VAULT_VERSION
+    ini:
+      - section: tradebot_kucoin_vault
+        key: version
+    vars:
+      - name: tradebot_vault_version
   namespace:
     description: Vault Enterprise or OpenBao namespace.
     type: str
@@ -213,6 +225,7 @@ options:
   client_cert:
     description: Client certificate (PEM) for mutual TLS and O(auth_method=cert).
     type: path
+    aliases: [cert_auth_public_key]
     env:
       - name: VAULT_CLIENT_CERT
     ini:
@@ -223,6 +236,7 @@ options:
   client_key:
     description: Private key of O(client_cert).
     type: path
+    aliases: [cert_auth_private_key]
     env:
       - name: VAULT_CLIENT_KEY
     ini:
@@ -278,22 +292,57 @@ options:
     description: Name of the Vault field holding the API key.
     type: str
     default: api_key
+    env:
+      - name: TRADEBOT_VAULT_API_KEY_FIELD
+    ini:
+      - section: tradebot_kucoin_vault
+        key: api_key_field
+    vars:
+      - name: tradebot_vault_api_key_field
   api_secret_field:
     description: Name of the Vault field holding the API secret.
     type: str
     default: api_secret
+    env:
+      - name: TRADEBOT_VAULT_API_SECRET_FIELD
+    ini:
+      - section: tradebot_kucoin_vault
+        key: api_secret_field
+    vars:
+      - name: tradebot_vault_api_secret_field
   api_passphrase_field:
     description: Name of the Vault field holding the API passphrase.
     type: str
     default: api_passphrase
+    env:
+      - name: TRADEBOT_VAULT_API_PASSPHRASE_FIELD
+    ini:
+      - section: tradebot_kucoin_vault
+        key: api_passphrase_field
+    vars:
+      - name: tradebot_vault_api_passphrase_field
   key_version_field:
     description: Name of the Vault field holding the key version (1, 2 or 3; V(2) when the field is absent).
     type: str
     default: key_version
+    env:
+      - name: TRADEBOT_VAULT_KEY_VERSION_FIELD
+    ini:
+      - section: tradebot_kucoin_vault
+        key: key_version_field
+    vars:
+      - name: tradebot_vault_key_version_field
   api_field:
     description: Name of the Vault field saying V(spot) or V(futures) (V(spot) when the field is absent).
     type: str
     default: api
+    env:
+      - name: TRADEBOT_VAULT_API_FIELD
+    ini:
+      - section: tradebot_kucoin_vault
+        key: api_field
+    vars:
+      - name: tradebot_vault_api_field
 notes:
   - The token cache file holds a live Vault token; it is the only file this plugin writes.
   - Errors are one line and never contain a secret value; a missing field is reported by field names only.

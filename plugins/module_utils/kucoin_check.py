@@ -19,7 +19,7 @@ from ansible_collections.tradebot.kucoin.plugins.module_utils.kucoin_client impo
     call,
     make_client,
 )
-from ansible_collections.tradebot.kucoin.plugins.module_utils.kucoin_signing import Credentials
+from ansible_collections.tradebot.kucoin.plugins.module_utils.kucoin_signing import Credentials, unsendable_fields
 
 SPOT_URL = "https://api.kucoin.com"
 FUTURES_URL = "https://api-futures.kucoin.com"
@@ -231,7 +231,8 @@ def evaluate_policy(
     missing = [p for p in policy.required_permissions if p.strip().lower() not in held]
     if missing:
         failures.append(
-            f"the key lacks the required permission(s) {', '.join(missing)} (it has {', '.join(info.permissions)}); "
+            f"the key lacks the required permission(s) {', '.join(missing)} "
+            f"(it has {', '.join(info.permissions) or 'none'}); "
             "add them to the key on KuCoin"
         )
     forbidden = _lower_set(policy.forbidden_permissions)
@@ -315,7 +316,7 @@ def diagnose(error: KucoinCallError, *, timeout: float, key_version: int, clock:
     line = template.format(timeout=timeout, host=host, url=error.url)
     if error.detail:
         line += f" ({error.detail})"
-    return _one_line(line[0].upper() + line[1:] if line else line)
+    return _one_line(line)
 
 
 def _one_line(text: str) -> str:
@@ -323,8 +324,19 @@ def _one_line(text: str) -> str:
     return flat[0].upper() + flat[1:] if flat else flat
 
 
+def secret_forms(values: Iterable[str]) -> list[str]:
+    """Each secret as an error text may show it: as is, trimmed, and escaped the way a str or bytes repr does."""
+    forms: list[str] = []
+    for value in values:
+        for form in (value, value.strip(), repr(value)[1:-1], repr(value.encode("utf-8"))[2:-1]):
+            if len(form) >= 4 and form not in forms:
+                forms.append(form)
+    return forms
+
+
 def scrub(text: str, secrets: Sequence[str]) -> str:
-    for secret in secrets:
+    # Longest first, so a secret that contains another is masked whole.
+    for secret in sorted(secrets, key=len, reverse=True):
         if secret and len(secret) >= 4:
             text = text.replace(secret, "********")
     return text
@@ -385,6 +397,11 @@ def _run_calls(
     return replies, errors
 
 
+def _failed_before_any_call(result: dict[str, Any], diagnosis: str) -> CheckOutcome:
+    result.update(kucoin_code=None, http_status=None, diagnosis=_one_line(diagnosis))
+    return CheckOutcome(result, failed=True)
+
+
 def run_key_check(
     request: CheckRequest,
     *,
@@ -395,19 +412,23 @@ def run_key_check(
     """Server time, key info and (for futures) the account overview, concurrently; then policy."""
     creds = request.credentials
     result = _initial_result(request)
+    unsendable = unsendable_fields(creds)
+    if unsendable:
+        return _failed_before_any_call(
+            result,
+            f"what was given as {' and '.join(unsendable)} cannot be sent in an HTTP header: a space or line break "
+            "at an end, a control character or a non-ASCII character came with it (often when copying); store it "
+            "again without them",
+        )
     try:
         client_cm = client_factory(request.http)
     except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
         # Only a bad ca_path or proxy gets here, before any call.
-        result.update(
-            kucoin_code=None,
-            http_status=None,
-            diagnosis=_one_line(
-                f"the HTTP client could not be set up ({type(exc).__name__}: {exc}); check that ca_path is a "
-                "readable PEM file of CA certificates and that proxy is a valid URL"
-            ),
+        return _failed_before_any_call(
+            result,
+            f"the HTTP client could not be set up ({type(exc).__name__}: {exc}); check that ca_path is a "
+            "readable PEM file of CA certificates and that proxy is a valid URL",
         )
-        return CheckOutcome(result, failed=True)
     with client_cm as client:
         replies, errors = _run_calls(request, client, sleep)
 

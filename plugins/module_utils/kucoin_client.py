@@ -13,7 +13,7 @@ import socket
 import ssl
 import time
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -82,13 +82,13 @@ class KucoinCallError(Exception):
 
 @dataclass
 class KucoinReply:
+    """A successful call (HTTP 200, code 200000)."""
+
     url: str
-    http_status: int
     data: Any
     sent_at: float  # wall clock (s) when the successful attempt was sent
     round_trip_s: float  # duration of the successful attempt
     attempts: int
-    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,7 @@ class HttpSettings:
     timeout: float = 10.0
     validate_certs: bool = True
     ca_path: str | None = None
-    proxy: str | None = None
+    proxy: str | None = field(default=None, repr=False)  # may carry a password
 
 
 def _client_accepts(name: str) -> bool:
@@ -253,7 +253,7 @@ def call(
         round_trip = time.perf_counter() - started
         code, data, message = _decode_envelope(response)
         if response.status_code == 200 and code == SUCCESS_CODE:
-            return KucoinReply(url, 200, data, sent_at, round_trip, attempt, dict(response.headers))
+            return KucoinReply(url, data, sent_at, round_trip, attempt)
         if _is_retryable(response, code) and attempt < MAX_ATTEMPTS:
             sleep(_retry_wait(response, attempt, max_wait_s))
             continue

@@ -29,7 +29,7 @@ KEY_VERSIONS = (1, 2, 3)
 
 @dataclass(frozen=True)
 class Credentials:
-    api_key: str
+    api_key: str = field(repr=False)
     api_secret: str = field(repr=False)
     api_passphrase: str = field(repr=False)
     key_version: int = 2
@@ -41,6 +41,21 @@ class Credentials:
     @property
     def passphrase_header(self) -> str:
         return passphrase_header(self.api_secret, self.api_passphrase, self.key_version)
+
+
+def unsendable_fields(credentials: Credentials) -> list[str]:
+    """Option names whose value cannot go into a header as is.
+
+    The HTTP client would refuse it with an error that quotes the value, so these are caught before any call.
+    """
+    in_headers = {"api_key": credentials.api_key}
+    if credentials.key_version == 1:
+        in_headers["api_passphrase"] = credentials.api_passphrase
+    return [
+        name
+        for name, value in in_headers.items()
+        if not (value.isascii() and value.isprintable() and value == value.strip())
+    ]
 
 
 def hmac_base64(secret: str, message: str) -> str:

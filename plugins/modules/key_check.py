@@ -259,7 +259,7 @@ diagnosis:
 
 import traceback
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
@@ -268,6 +268,7 @@ from ansible_collections.tradebot.kucoin.plugins.module_utils.kucoin_check impor
     Policy,
     run_key_check,
     scrub,
+    secret_forms,
 )
 from ansible_collections.tradebot.kucoin.plugins.module_utils.kucoin_client import HTTPX_IMPORT_ERROR, HttpSettings
 from ansible_collections.tradebot.kucoin.plugins.module_utils.kucoin_signing import Credentials
@@ -332,12 +333,15 @@ def main() -> None:
 
     request = build_request(module.params)
     creds = request.credentials
-    # Ansible masks the option values; the passphrase's HMAC form is derived here, so mask it too.
-    secrets = [creds.api_secret, creds.api_passphrase, creds.passphrase_header, creds.api_key]
+    # Ansible masks the option values as given; the passphrase's HMAC form is derived here, and error texts may
+    # show a value escaped or trimmed, so mask those forms too.
+    values = [creds.api_secret, creds.api_passphrase, creds.passphrase_header, creds.api_key]
     if request.http.proxy:
         # A password in the proxy URL could surface in a connection error's text.
-        secrets.append(urlsplit(request.http.proxy).password or "")
-    module.no_log_values.update(s for s in secrets if s)
+        proxy_password = urlsplit(request.http.proxy).password or ""
+        values += [proxy_password, unquote(proxy_password)]
+    secrets = secret_forms(v for v in values if v)
+    module.no_log_values.update(secrets)
 
     try:
         outcome = run_key_check(request)

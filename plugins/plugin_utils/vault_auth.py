@@ -13,6 +13,7 @@ from typing import Any
 from ansible_collections.tradebot.kucoin.plugins.plugin_utils.vault_connection import VaultSettings
 
 _ERRORS_HEADER = re.compile(r"\d+ errors? occurred:")
+REASON_LIMIT = 300
 
 
 class VaultLoginError(Exception):
@@ -121,7 +122,8 @@ def vault_reason(exc: BaseException) -> str:
     """Vault's own error text without hvac's ", on post <url>" suffix."""
     errors = getattr(exc, "errors", None)
     text = "; ".join(str(error) for error in errors) if errors else str(exc).split(", on ", 1)[0]
-    text = _one_line(text)
+    # A proxy's HTML error page arrives here whole: keep the line readable.
+    text = _one_line(text)[:REASON_LIMIT]
     # hvac renders an error without a message as "None, on get <url>".
     return text if text and text != "None" else type(exc).__name__
 

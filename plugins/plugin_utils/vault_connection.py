@@ -85,7 +85,9 @@ def settings_from_options(get: Callable[[str], Any], environ: dict[str, str] | N
     if validate_certs is None:
         validate_certs = not _truthy(env.get("VAULT_SKIP_VERIFY", ""))
 
-    token = get("token")
+    # Tokens never hold whitespace; a stray newline (VAULT_TOKEN from a CRLF file) would make requests refuse the
+    # X-Vault-Token header with an error that quotes the token.
+    token = (get("token") or "").strip()
     if auth_method == "token" and not token:
         token = read_token_file(get("token_path"), get("token_file"))
         if not token:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ansible_collections.tradebot.kucoin.plugins.module_utils.kucoin_signing import KEY_VERSIONS
 from ansible_collections.tradebot.kucoin.plugins.plugin_utils.vault_auth import (
     IssuedToken,
     VaultLoginError,
@@ -24,7 +25,6 @@ from ansible_collections.tradebot.kucoin.plugins.plugin_utils.vault_kv import (
 )
 from ansible_collections.tradebot.kucoin.plugins.plugin_utils.vault_token_cache import TokenCache
 
-KEY_VERSIONS = (1, 2, 3)
 APIS = ("spot", "futures")
 DEFAULT_KEY_VERSION = 2
 DEFAULT_API = "spot"
@@ -79,19 +79,17 @@ class VaultSession:
 
         try:
             reply = build_client(self.settings, token=cached.token).auth.token.renew_self()
-        except hvac.exceptions.VaultError:
-            return cached  # still usable; the next call past expiry logs in
-        renewed = token_from_auth(reply["auth"])
+            renewed = token_from_auth(reply["auth"])
+        except (hvac.exceptions.VaultError, OSError, KeyError, TypeError):  # OSError: requests' errors too
+            return cached  # still usable; the read that follows reports an unreachable Vault in one line
         if self.cache is not None:
             self.cache.store(self.identity, renewed)
         return renewed
 
     def _login(self) -> IssuedToken:
-        import requests.exceptions
-
         try:
             return login(self.client, self.settings)
-        except requests.exceptions.RequestException as exc:
+        except OSError as exc:  # requests' errors, and its bare OSError for a missing certificate file
             raise CredentialError(describe_transport_error(exc, self.settings.url)) from None
         except VaultLoginError as exc:
             raise CredentialError(str(exc)) from None
@@ -106,13 +104,12 @@ class VaultSession:
         Without this check every genuinely forbidden read would cost a fresh login, in every worker.
         """
         import hvac.exceptions
-        import requests.exceptions
 
         try:
             self.client.auth.token.lookup_self()
         except hvac.exceptions.Forbidden:
             return False
-        except (hvac.exceptions.VaultError, requests.exceptions.RequestException):
+        except (hvac.exceptions.VaultError, OSError):
             return True  # cannot tell; report the original denial rather than log in blindly
         return True
 
@@ -154,7 +151,7 @@ def credentials(
         present = ", ".join(sorted(data)) or "none"
         raise CredentialError(f"{where} has no field(s) {', '.join(missing)} (fields present: {present})")
     key_version = _key_version(data.get(fields.key_version, DEFAULT_KEY_VERSION), where, fields.key_version)
-    api = str(data.get(fields.api) or DEFAULT_API).lower()
+    api = str(data.get(fields.api) or DEFAULT_API).strip().lower()
     if api not in APIS:
         raise CredentialError(f"{where}: field {fields.api} must be spot or futures")
     return {

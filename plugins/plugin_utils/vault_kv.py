@@ -38,7 +38,6 @@ def mount_kv_version(client: Any, mount: str) -> int | None:
 
 def read_secret(client: Any, mount: str, path: str, kv_version: int, version: int | None) -> SecretVersion:
     import hvac.exceptions
-    import requests.exceptions
 
     where = f"secret '{path}' on mount '{mount}'"
     try:
@@ -67,7 +66,7 @@ def read_secret(client: Any, mount: str, path: str, kv_version: int, version: in
         raise VaultReadError(f"{describe_vault_down(exc, client.url)} while reading {where}") from None
     except hvac.exceptions.VaultError as exc:
         raise VaultReadError(f"reading {where} failed: {vault_reason(exc)}") from None
-    except requests.exceptions.RequestException as exc:
+    except OSError as exc:  # requests' errors, and its bare OSError for a missing certificate file
         raise VaultReadError(describe_transport_error(exc, client.url)) from None
 
     body = reply.get("data") or {}
@@ -114,10 +113,16 @@ def _kv_mismatch(client: Any, mount: str, kv_version: int) -> str | None:
 def describe_transport_error(exc: BaseException, url: str) -> str:
     import requests.exceptions
 
+    if not isinstance(exc, requests.exceptions.RequestException):
+        # requests raises a bare OSError, before connecting, for a CA bundle or client certificate it cannot find.
+        return f"cannot connect to Vault at {url}: {exc} (check ca_cert, client_cert and client_key)"
     if isinstance(exc, requests.exceptions.SSLError):
         return f"TLS failure talking to Vault at {url}: {_innermost(exc)} (check ca_cert / VAULT_CACERT)"
     if isinstance(exc, requests.exceptions.Timeout):
         return f"Vault at {url} did not answer in time"
+    if isinstance(exc, requests.exceptions.InvalidHeader):
+        # Its text quotes the header value, which may be the Vault token.
+        return f"a request header for Vault at {url} is invalid (a line break or space in the token or namespace?)"
     return f"Vault at {url} is unreachable: {_innermost(exc)}"
 
 

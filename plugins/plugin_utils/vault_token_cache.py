@@ -43,11 +43,26 @@ class TokenCache:
         return self.directory / f"{key}.json"
 
     @contextlib.contextmanager
-    def locked(self, key: str) -> Iterator[None]:
-        self._ensure_private_directory()
-        fd = os.open(self.directory / f"{key}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    def _reporting(self, action: str) -> Iterator[None]:
+        """An OSError as one line naming the directory (an unhandled one would reach Ansible as a traceback)."""
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        except OSError as exc:
+            raise TokenCacheError(
+                f"cannot {action} in the token cache directory {self.directory}: {exc.strerror}"
+            ) from None
+
+    @contextlib.contextmanager
+    def locked(self, key: str) -> Iterator[None]:
+        with self._reporting("take the lock"):
+            self._ensure_private_directory()
+            fd = os.open(self.directory / f"{key}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            except OSError:
+                os.close(fd)
+                raise
+        try:
             yield
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
@@ -67,23 +82,26 @@ class TokenCache:
             return None
 
     def store(self, key: str, issued: IssuedToken) -> None:
-        self._ensure_private_directory()
-        target = self._path(key)
-        temporary = target.with_suffix(f".{os.getpid()}.tmp")
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(
-                {
-                    "token": issued.token,
-                    "expires_at": issued.expires_at,
-                    "renewable": issued.renewable,
-                    "ttl": issued.ttl,
-                    "stored_at": time.time(),
-                },
-                handle,
-            )
-        os.replace(temporary, target)
-
-    def forget(self, key: str) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            self._path(key).unlink()
+        with self._reporting("store the token"):
+            self._ensure_private_directory()
+            target = self._path(key)
+            temporary = target.with_suffix(f".{os.getpid()}.tmp")
+            try:
+                fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                    json.dump(
+                        {
+                            "token": issued.token,
+                            "expires_at": issued.expires_at,
+                            "renewable": issued.renewable,
+                            "ttl": issued.ttl,
+                            "stored_at": time.time(),
+                        },
+                        handle,
+                    )
+                os.replace(temporary, target)
+            except OSError:
+                # A half-written copy of the token must not stay behind.
+                with contextlib.suppress(OSError):
+                    temporary.unlink()
+                raise

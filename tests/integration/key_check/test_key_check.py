@@ -64,6 +64,8 @@ def test_keys_policies_and_every_error_code(sandbox: KucoinSandbox, tmp_path: Pa
         case("no whitelist", v2, require_ip_whitelist=True),
         case("whitelisted", pinned, require_ip_whitelist=True),
         case("400001 missing header", v2, api_key=""),
+        # Pasted with its line break: the HTTP client's own error would quote the value, escaped.
+        case("passphrase with a line break", v1, api_passphrase=v1.passphrase + "\n"),
         case("400002 timestamp", faulty["late"]),
         case("400003 unknown key", unknown),
         case("400004 wrong passphrase", v2, api_passphrase=v2.passphrase + "x"),
@@ -138,6 +140,8 @@ def test_keys_policies_and_every_error_code(sandbox: KucoinSandbox, tmp_path: Pa
     assert passed("whitelisted").result["ip_whitelist"] == ["127.0.0.1"]
 
     failed("400001 missing header", "400001", 400, "header", "api_passphrase")
+    pasted = failed("passphrase with a line break", None, None, "api_passphrase cannot be sent in an HTTP header")
+    assert v1.passphrase not in str({k: v for k, v in pasted.result.items() if k != "item"})  # item: the loop's input
     failed("400002 timestamp", "400002", 400, "clock", "time sync")
     failed("400003 unknown key", "400003", 401, "does not know this API key")
     failed("400004 wrong passphrase", "400004", 401, "passphrase", "key_version 2 was used")

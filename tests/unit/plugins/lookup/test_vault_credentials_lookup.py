@@ -73,6 +73,15 @@ def test_every_source_uses_the_documented_names() -> None:
             assert entry["name"] == f"tradebot_vault_{name}", name
 
 
+def test_every_option_has_every_source() -> None:
+    # Issue: every option can come from kwargs, Ansible variables, the environment or ansible.cfg (secrets excepted).
+    for name, spec in OPTIONS.items():
+        if name == "_terms":
+            continue
+        sources = {"env", "vars"} | (set() if name in SECRET_OPTIONS else {"ini"})
+        assert sources <= set(spec), f"{name} lacks {sorted(sources - set(spec))}"
+
+
 def test_secrets_are_never_read_from_ansible_cfg() -> None:
     for name in SECRET_OPTIONS:
         assert "ini" not in OPTIONS[name], f"{name} would sit in clear text in ansible.cfg"

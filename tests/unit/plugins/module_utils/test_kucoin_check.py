@@ -23,6 +23,7 @@ from ansible_collections.tradebot.kucoin.plugins.module_utils.kucoin_check impor
     parse_key_info,
     run_key_check,
     scrub,
+    secret_forms,
 )
 from ansible_collections.tradebot.kucoin.plugins.module_utils.kucoin_client import (
     ErrorKind,
@@ -164,6 +165,33 @@ def test_scrub() -> None:
     assert scrub(f"x {SECRET} y {PASSPHRASE}", [SECRET, PASSPHRASE, ""]) == "x ******** y ********"
 
 
+def test_scrub_masks_escaped_and_trimmed_forms() -> None:
+    value = "pass-CHECK-é\n"
+    forms = secret_forms([value, "abc"])
+    assert "abc" not in forms  # too short to mask without mangling other text
+    for text in (
+        f"Illegal header value {value.encode()!r}",
+        f"in header value: {value!r}",
+        f"body starts: {value.strip()} ",
+        f"raw {value}",
+    ):
+        assert "pass-CHECK" not in scrub(text, forms), text
+
+
+def test_unsendable_credentials_fail_before_any_call_without_showing_them() -> None:
+    def no_client(settings: HttpSettings) -> Any:
+        raise AssertionError("no call may be made")
+
+    creds = Credentials("6582b1c2d3e4f5a6b7c8d9ef\n", SECRET, f"{PASSPHRASE}\n", 1)
+    outcome = run_key_check(CheckRequest(creds), client_factory=no_client)
+    assert outcome.failed
+    diagnosis = outcome.result["diagnosis"]
+    assert diagnosis.startswith("What was given as api_key and api_passphrase cannot be sent in an HTTP header")
+    assert "6582b1c2" not in diagnosis
+    assert PASSPHRASE not in diagnosis
+    assert (outcome.result["kucoin_code"], outcome.result["http_status"]) == (None, None)
+
+
 # --- policy ---------------------------------------------------------------------------------------------
 
 
@@ -193,6 +221,8 @@ def test_required_permissions_compare_case_insensitively() -> None:
     failures = evaluate_policy(info(), CLOCK_OK, Policy(required_permissions=("General", "futures")), NOW_MS, 2)[0]
     assert len(failures) == 1
     assert "lacks the required permission(s) futures" in failures[0]
+    bare = evaluate_policy(info(permissions=[]), CLOCK_OK, Policy(), NOW_MS, 2)[0]
+    assert "lacks the required permission(s) General (it has none)" in bare[0]
 
 
 def test_forbidden_permissions() -> None:

@@ -203,6 +203,23 @@ def test_a_real_refused_connection(unused_tcp_port: int) -> None:
     assert "refused" in caught.value.detail.lower()
 
 
+def test_a_header_value_the_client_refuses_is_quoted_in_the_detail() -> None:
+    # Why key_check checks values before sending and masks escaped forms: h11 quotes the refused value.
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        port = listener.getsockname()[1]
+        v1 = Credentials("key-abcdef123456", "secret-UNIT-9d1e", "pass-UNIT-LEAK\n", 1)
+        with make_client(HttpSettings(timeout=2)) as client, pytest.raises(KucoinCallError) as caught:
+            call(client, "GET", f"http://127.0.0.1:{port}", "/api/v1/user/api-key", credentials=v1)
+    assert "pass-UNIT-LEAK\\n" in caught.value.detail
+    assert "pass-UNIT-LEAK\n" not in caught.value.detail  # so masking the value as given would miss it
+
+
+def test_a_proxy_password_stays_out_of_repr() -> None:
+    assert "Zq-PROXY" not in repr(HttpSettings(proxy="http://bot:Zq-PROXY@proxy.test:3128"))
+
+
 @pytest.fixture
 def unused_tcp_port() -> int:
     with socket.socket() as sock:

@@ -29,6 +29,7 @@ from ansible_collections.tradebot.kucoin.plugins.module_utils.kucoin_signing imp
     prehash,
     raw_endpoint,
     signed_headers,
+    unsendable_fields,
 )
 
 DOC_SECRET = "f03a5284-5c39-4aaa-9b20-dea10bdcf8e3"
@@ -76,6 +77,26 @@ def test_secrets_stay_out_of_repr() -> None:
     text = repr(Credentials(**CREDS))
     assert DOC_SECRET not in text
     assert "pass-phrase-Z9" not in text
+    assert CREDS["api_key"] not in text  # only a masked form is ever shown
+
+
+@pytest.mark.parametrize(
+    ("api_key", "passphrase", "version", "unsendable"),
+    [
+        ("key", "pass phrase", 1, []),
+        ("key\n", "pass", 2, ["api_key"]),
+        (" key", "pass", 2, ["api_key"]),
+        ("key", "pass\n", 1, ["api_passphrase"]),
+        ("key", "pass\r\nX: y", 1, ["api_passphrase"]),
+        ("key", "pässword", 1, ["api_passphrase"]),
+        ("key", "pass\x00", 1, ["api_passphrase"]),
+        ("key", " pass\n", 2, []),  # versions 2 and 3 send only its HMAC
+        ("k\tey", "pass\n", 1, ["api_key", "api_passphrase"]),
+    ],
+)
+def test_values_that_cannot_travel_in_a_header(api_key: str, passphrase: str, version: int, unsendable: list) -> None:
+    creds = Credentials(api_key=api_key, api_secret="s", api_passphrase=passphrase, key_version=version)
+    assert unsendable_fields(creds) == unsendable
 
 
 def test_wire_query_decodes_to_the_signed_query() -> None:
@@ -133,6 +154,16 @@ def sdk_request(monkeypatch: pytest.MonkeyPatch, call: str, req: Any) -> Any:
     return capture.request
 
 
+def ours(key_version: int, method: str, endpoint: str, body: str = "") -> dict[str, str]:
+    """Our five headers for the test credentials at the pinned clock."""
+    headers = signed_headers(Credentials(**CREDS, key_version=key_version), method, endpoint, body, PINNED_MS)
+    return {name: headers[name] for name in FIVE_HEADERS}
+
+
+def five(headers: Any) -> dict[str, str]:
+    return {name: headers[name] for name in FIVE_HEADERS}
+
+
 def test_sdk_get_with_a_query_that_needs_encoding(monkeypatch: pytest.MonkeyPatch) -> None:
     params = {"currency": "BTC,USDT", "bizType": "Sub Account/Transfer+1 é", "startAt": 1767225600000}
     sent = sdk_request(monkeypatch, "get_spot_ledger", GetSpotLedgerReq(**params))
@@ -142,30 +173,20 @@ def test_sdk_get_with_a_query_that_needs_encoding(monkeypatch: pytest.MonkeyPatc
     decoded = [(unquote(k.replace("+", " ")), unquote(v.replace("+", " "))) for k, v in pairs]
     endpoint = raw_endpoint("/api/v1/accounts/ledgers", decoded)
     assert "bizType=Sub Account/Transfer+1 é" in endpoint
-    ours = signed_headers(Credentials(**CREDS, key_version=3), "GET", endpoint, "", PINNED_MS)
-    for name in FIVE_HEADERS:
-        assert ours[name] == sent.headers[name], name
+    assert ours(3, "GET", endpoint) == five(sent.headers)
 
 
 def test_sdk_get_futures_account_overview(monkeypatch: pytest.MonkeyPatch) -> None:
     sent = sdk_request(monkeypatch, "get_futures_account", GetFuturesAccountReq(currency="USDT"))
     assert sent.url == "https://api-futures.kucoin.com/api/v1/account-overview?currency=USDT"
-    ours = signed_headers(
-        Credentials(**CREDS, key_version=3),
-        "GET",
-        raw_endpoint("/api/v1/account-overview", {"currency": "USDT"}),
-        "",
-        PINNED_MS,
-    )
-    assert {n: ours[n] for n in FIVE_HEADERS} == {n: sent.headers[n] for n in FIVE_HEADERS}
+    assert ours(3, "GET", raw_endpoint("/api/v1/account-overview", {"currency": "USDT"})) == five(sent.headers)
 
 
 def test_sdk_post_with_a_body(monkeypatch: pytest.MonkeyPatch) -> None:
     sent = sdk_request(monkeypatch, "add_deposit_address_v1", AddDepositAddressV1Req(currency="BTC"))
     body = sent.body.decode() if isinstance(sent.body, bytes) else sent.body
     assert body.startswith('{"currency":"BTC"')
-    ours = signed_headers(Credentials(**CREDS, key_version=3), "POST", "/api/v1/deposit-addresses", body, PINNED_MS)
-    assert {n: ours[n] for n in FIVE_HEADERS} == {n: sent.headers[n] for n in FIVE_HEADERS}
+    assert ours(3, "POST", "/api/v1/deposit-addresses", body) == five(sent.headers)
 
 
 # --- ccxt ----------------------------------------------------------------------------------------------
@@ -183,40 +204,26 @@ def test_ccxt_get_with_a_query_that_needs_encoding() -> None:
     params = dict(AWKWARD_QUERY)
     signed = ccxt_signed(ccxt.kucoin, "accounts/ledgers", "private", "GET", dict(params))
     path = urlsplit(signed["url"]).path
-    ours = signed_headers(Credentials(**CREDS, key_version=2), "GET", raw_endpoint(path, params), "", PINNED_MS)
     assert signed["headers"]["KC-API-KEY-VERSION"] == "2"
-    for name in FIVE_HEADERS:
-        assert ours[name] == signed["headers"][name], name
+    assert ours(2, "GET", raw_endpoint(path, params)) == five(signed["headers"])
 
 
 def test_ccxt_post_with_a_body() -> None:
     signed = ccxt_signed(ccxt.kucoin, "deposit-addresses", "private", "POST", {"currency": "BTC"})
     assert signed["body"] == '{"currency":"BTC"}'
-    ours = signed_headers(
-        Credentials(**CREDS, key_version=2), "POST", "/api/v1/deposit-addresses", signed["body"], PINNED_MS
-    )
-    assert {n: ours[n] for n in FIVE_HEADERS} == {n: signed["headers"][n] for n in FIVE_HEADERS}
+    assert ours(2, "POST", "/api/v1/deposit-addresses", signed["body"]) == five(signed["headers"])
 
 
 def test_ccxt_futures_account_overview() -> None:
     signed = ccxt_signed(ccxt.kucoinfutures, "account-overview", "futuresPrivate", "GET", {"currency": "USDT"})
     assert signed["url"].endswith("/api/v1/account-overview?currency=USDT")
-    ours = signed_headers(
-        Credentials(**CREDS, key_version=2),
-        "GET",
-        raw_endpoint("/api/v1/account-overview", {"currency": "USDT"}),
-        "",
-        PINNED_MS,
-    )
-    assert {n: ours[n] for n in FIVE_HEADERS} == {n: signed["headers"][n] for n in FIVE_HEADERS}
+    assert ours(2, "GET", raw_endpoint("/api/v1/account-overview", {"currency": "USDT"})) == five(signed["headers"])
 
 
 def test_version_1_differs_from_the_clients_only_in_the_passphrase_and_version_headers() -> None:
     # Neither client signs for version 1 keys (the SDK always sends 3, ccxt 2): pin v1 to ccxt's v2 signature.
     signed = ccxt_signed(ccxt.kucoin, "deposit-addresses", "private", "POST", {"currency": "BTC"})
-    ours = signed_headers(
-        Credentials(**CREDS, key_version=1), "POST", "/api/v1/deposit-addresses", signed["body"], PINNED_MS
-    )
-    assert ours["KC-API-SIGN"] == signed["headers"]["KC-API-SIGN"]
-    assert ours["KC-API-PASSPHRASE"] == CREDS["api_passphrase"]
-    assert ours["KC-API-KEY-VERSION"] == "1"
+    v1 = ours(1, "POST", "/api/v1/deposit-addresses", signed["body"])
+    assert v1["KC-API-SIGN"] == signed["headers"]["KC-API-SIGN"]
+    assert v1["KC-API-PASSPHRASE"] == CREDS["api_passphrase"]
+    assert v1["KC-API-KEY-VERSION"] == "1"

@@ -123,6 +123,22 @@ def test_an_unexpected_error_is_one_scrubbed_line(monkeypatch: pytest.MonkeyPatc
     assert "Traceback" not in text
 
 
+def test_escaped_forms_of_the_secrets_are_masked_too(monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
+    # An HTTP library quotes a refused header value with its escapes: b'pass-...\\n', not the raw newline.
+    v1_passphrase = f"{PASSPHRASE}\n"
+    outcome = CheckOutcome(
+        base_result(valid=False, kucoin_code=None, http_status=None, diagnosis=f"failed: {v1_passphrase.encode()!r}"),
+        failed=True,
+    )
+    monkeypatch.setattr(key_check, "run_key_check", fake_check(outcome, []))
+    proxy = "http://user:p%40ss-PROXY-8c1@proxy.test:3128"
+    out = run_module(monkeypatch, capsys, {**ARGS, "api_passphrase": v1_passphrase, "key_version": 1, "proxy": proxy})
+    text = json.dumps(out)
+    assert out["failed"] is True
+    assert PASSPHRASE not in text
+    assert "ss-PROXY-8c1" not in text
+
+
 def test_nonsense_limits_are_refused(monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
     out = run_module(monkeypatch, capsys, {**ARGS, "timeout": 0})
     assert out["failed"] is True

@@ -195,3 +195,10 @@ def test_vault_reason_is_one_line() -> None:
     assert vault_reason(hvac.exceptions.InternalServerError("boom, on get http://x/v1/y")) == "boom"
     assert vault_reason(hvac.exceptions.InternalServerError()) == "InternalServerError"
     assert vault_reason(hvac.exceptions.InvalidPath(None, url="http://x/v1/y", method="get")) == "InvalidPath"
+
+
+def test_vault_reason_of_a_whole_html_page_is_bounded() -> None:
+    page = "<html><body>" + "<p>bad gateway</p>\n" * 100 + "</body></html>"
+    reason = vault_reason(hvac.exceptions.BadGateway(page, url="http://x/v1/y", method="get"))
+    assert reason.startswith("<html><body><p>bad gateway</p>; <p>bad gateway</p>")
+    assert len(reason) == 300

@@ -121,6 +121,12 @@ def test_an_explicit_token_beats_the_token_file(tmp_path: Path) -> None:
     assert settings.token == "hvs.explicit"
 
 
+@pytest.mark.parametrize("given", ["hvs.pasted\n", " hvs.pasted\r\n"])
+def test_whitespace_around_a_given_token_is_dropped(given: str) -> None:
+    # Left in, requests would refuse the X-Vault-Token header with an error that quotes the token.
+    assert settings_from_options(options(token=given), environ={}).token == "hvs.pasted"
+
+
 def test_token_file_name_is_configurable(tmp_path: Path) -> None:
     (tmp_path / "ci-token").write_text("hvs.ci")
     settings = settings_from_options(options(token=None, token_path=str(tmp_path), token_file="ci-token"), environ={})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -74,7 +75,8 @@ def test_key_version_validation(raw: Any, expected: int | None) -> None:
 
 
 @pytest.mark.parametrize(
-    ("raw", "expected"), [("spot", "spot"), ("FUTURES", "futures"), ("", "spot"), ("margin", None)]
+    ("raw", "expected"),
+    [("spot", "spot"), ("FUTURES", "futures"), (" futures\n", "futures"), ("", "spot"), ("margin", None)],
 )
 def test_api_validation(raw: str, expected: str | None) -> None:
     if expected is None:
@@ -238,3 +240,59 @@ def test_reads_with_another_token_are_not_served_from_the_memo(vault: FakeVault)
     with pytest.raises(VaultReadError, match=r"permission denied"):
         denied.read("secret", "kucoin/a", 2, None)
     assert vault.reads == 2
+
+
+def test_a_token_that_cannot_be_a_header_never_reaches_the_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Settings built directly keep the newline that settings_from_options strips: the real hvac and requests
+    # then refuse the header before connecting, with an error that quotes it.
+    monkeypatch.setattr(module, "_READS", {})
+    settings = VaultSettings(url="http://127.0.0.1:9", token=f"hvs.{CANARY}\n", retries=0)
+    session = VaultSession(settings, None)
+    with pytest.raises(CredentialError) as caught:
+        credentials(session, "kucoin/a", mount="secret", kv_version=2, version=None, fields=FieldNames())
+    assert CANARY not in str(caught.value)
+    assert "request header for Vault at http://127.0.0.1:9 is invalid" in str(caught.value)
+
+
+def test_an_unreachable_vault_during_renewal_keeps_the_cached_token(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import requests.exceptions
+
+    def refuse() -> None:
+        raise requests.exceptions.ConnectionError("refused")
+
+    fake = SimpleNamespace(token="", auth=SimpleNamespace(token=SimpleNamespace(renew_self=refuse)))
+    monkeypatch.setattr(module, "build_client", lambda settings, token=None: fake)
+    cache = TokenCache(tmp_path)
+    session = VaultSession(APPROLE, cache)
+    due = IssuedToken("hvs.due", expires_at=time.time() + 600, renewable=True, ttl=3600)
+    assert due.due_for_renewal()
+    assert session._renew_if_due(due) is due
+    assert cache.load(session.identity) is None  # nothing stored
+
+
+@pytest.mark.parametrize(
+    ("tls", "words"),
+    [
+        ({"ca_cert": "/nonexistent/ca.pem"}, "TLS CA certificate bundle, invalid path: /nonexistent/ca.pem"),
+        ({"client_cert": "/nonexistent/c.pem"}, "TLS certificate file, invalid path: /nonexistent/c.pem"),
+    ],
+)
+def test_a_missing_tls_file_is_one_line(monkeypatch: pytest.MonkeyPatch, tls: dict[str, str], words: str) -> None:
+    # requests raises a bare OSError for these, before connecting; it must not escape as a traceback.
+    monkeypatch.setattr(module, "_READS", {})
+    settings = VaultSettings(url="https://127.0.0.1:9", token="hvs.t", retries=0, **tls)
+    with pytest.raises(CredentialError) as caught:
+        credentials(
+            VaultSession(settings, None), "kucoin/a", mount="secret", kv_version=2, version=None, fields=FieldNames()
+        )
+    assert str(caught.value).startswith("cannot connect to Vault at https://127.0.0.1:9: Could not find")
+    assert words in str(caught.value)
+
+
+def test_a_missing_client_certificate_during_login_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(module, "_READS", {})
+    settings = VaultSettings(url="https://127.0.0.1:9", auth_method="cert", client_cert="/nonexistent/c.pem", retries=0)
+    with pytest.raises(CredentialError, match=r"^cannot connect to Vault at .*invalid path: /nonexistent/c.pem"):
+        VaultSession(settings, None).read("secret", "kucoin/a", 2, None)

@@ -205,3 +205,15 @@ def test_describe_tls_failure() -> None:
 def test_describe_timeout() -> None:
     message = describe_transport_error(requests.exceptions.ReadTimeout("read timed out"), URL)
     assert message == f"Vault at {URL} did not answer in time"
+
+
+def test_an_invalid_header_is_described_without_its_value() -> None:
+    # requests quotes the offending header value, and X-Vault-Token carries the token.
+    with pytest.raises(requests.exceptions.InvalidHeader) as caught:
+        requests.Request("GET", URL, headers={"X-Vault-Token": "hvs.Zq-LEAKCANARY\n"}).prepare()
+    assert "Zq-LEAKCANARY" in str(caught.value)
+    message = describe_transport_error(caught.value, URL)
+    assert "Zq-LEAKCANARY" not in message
+    assert (
+        message == f"a request header for Vault at {URL} is invalid (a line break or space in the token or namespace?)"
+    )

@@ -71,12 +71,33 @@ def test_a_corrupt_file_loads_as_no_token(tmp_path: Path, content: str) -> None:
     assert TokenCache(tmp_path).load(KEY) is None
 
 
-def test_forget(tmp_path: Path) -> None:
+def test_an_unusable_directory_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    cache = TokenCache(tmp_path / "file" / "vault")  # below a regular file: mkdir fails even for root
+    with pytest.raises(TokenCacheError, match=r"^cannot store the token in the token cache directory .*/file/vault: "):
+        cache.store(KEY, TOKEN)
+    with (
+        pytest.raises(TokenCacheError, match=r"^cannot take the lock in the token cache directory "),
+        cache.locked(KEY),
+    ):
+        pass
+
+
+def test_a_failed_store_leaves_no_copy_of_the_token(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cache = TokenCache(tmp_path)
-    cache.store(KEY, TOKEN)
-    cache.forget(KEY)
-    cache.forget(KEY)  # twice is fine
-    assert cache.load(KEY) is None
+
+    def full_disk(src: object, dst: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(vault_token_cache.os, "replace", full_disk)
+    with pytest.raises(TokenCacheError, match=r"No space left on device$"):
+        cache.store(KEY, TOKEN)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_error_inside_the_lock_is_not_reported_as_a_cache_error(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError), TokenCache(tmp_path).locked(KEY):
+        raise FileNotFoundError("raised by the caller")
 
 
 def test_a_too_open_directory_is_tightened(tmp_path: Path) -> None:
