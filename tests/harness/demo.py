@@ -1,0 +1,240 @@
+"""`make demo`: deploy three KuCoin bots with deploy_bot.yml, entirely on this machine, then tear it all down.
+
+Starts OpenBao seeded with three strategies' credentials, the KuCoin sandbox holding the same keys, a local NTP
+server and three systemd-nspawn bot hosts; runs `ansible-playbook deploy_bot.yml`; shows each bot's log line
+(a signed call to the sandbox that succeeded); runs the playbook again to show that nothing changes.
+
+The pieces are also used by the bot_host integration tests (`DemoStrategy`, `seed_strategies`,
+`write_bot_inventory`, `bot_log`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import re
+import signal
+import sys
+import tempfile
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.ansible import PlaybookRun, run_playbook
+from harness.hosts import BotHostFleet, HostsUnavailable
+from harness.kucoin_sandbox import KucoinSandbox, SandboxKey, make_key
+from harness.ntp import NtpServer
+from harness.openbao import OpenBao
+from harness.procs import OUTPUT_DIR, REPO_ROOT, wait_for
+
+PLAYBOOK = REPO_ROOT / "deploy_bot.yml"
+BOT_PROGRAM = REPO_ROOT / "examples" / "kucoin_bot.py"
+BOT_PROGRAM_DEST = "/opt/kucoin-bot/kucoin_bot.py"
+READ_POLICY = 'path "secret/data/kucoin/*" { capabilities = ["read"] }\n'
+
+
+@dataclass
+class DemoStrategy:
+    host: str
+    name: str
+    api: str = "spot"
+    key: SandboxKey = field(default_factory=make_key)
+    extra: dict[str, Any] = field(default_factory=dict)  # more kucoin_strategies fields
+
+    @property
+    def vault_path(self) -> str:
+        return f"kucoin/{self.name}"
+
+    def vault_fields(self) -> dict[str, Any]:
+        return {
+            "api_key": self.key.api_key,
+            "api_secret": self.key.secret,
+            "api_passphrase": self.key.passphrase,
+            "key_version": self.key.key_version,
+            "api": self.api,
+        }
+
+    def inventory_entry(self) -> dict[str, Any]:
+        return {"name": self.name, "vault_path": self.vault_path, "api": self.api, **self.extra}
+
+
+def demo_strategies() -> list[DemoStrategy]:
+    """Three bots, one per host: two spot and one futures, with three different key versions."""
+    whitelist = ("127.0.0.1",)
+    return [
+        DemoStrategy("bot1", "grid-btc", key=make_key(permissions=("General", "Spot"), ip_whitelist=whitelist)),
+        DemoStrategy(
+            "bot2", "dca-eth", key=make_key(permissions=("General", "Spot"), ip_whitelist=whitelist, key_version=3)
+        ),
+        DemoStrategy(
+            "bot3",
+            "basis-xbt",
+            api="futures",
+            key=make_key(permissions=("General", "Futures"), ip_whitelist=whitelist, key_version=1),
+        ),
+    ]
+
+
+def seed_strategies(bao: OpenBao, strategies: Iterable[DemoStrategy]) -> str:
+    """Write every strategy's credentials to KV v2 at secret/; return a token that can only read them."""
+    bao.enable_kv("secret", 2)
+    for strategy in strategies:
+        bao.put_secret("secret", strategy.vault_path, strategy.vault_fields())
+    bao.write_policy("kucoin-deploy", READ_POLICY)
+    reply = bao.client().auth.token.create(policies=["kucoin-deploy"], ttl="4h")
+    return str(reply["auth"]["client_token"])
+
+
+def bot_group_vars(sandbox: KucoinSandbox, ntp: NtpServer, **overrides: Any) -> dict[str, Any]:
+    """What points the role at the local sandbox and NTP server and installs the example bot."""
+    return {
+        "bot_host_kucoin_base_url": sandbox.spot_url,
+        "bot_host_kucoin_futures_base_url": sandbox.futures_url,
+        # Polls every 1-4 s instead of every 64-1024 s, so the demo's hosts sync within seconds.
+        "bot_host_ntp_servers": [{"host": ntp.host, "port": ntp.port, "minpoll": 0, "maxpoll": 2}],
+        "bot_host_ntp_pools": [],
+        "bot_host_program_files": [{"src": str(BOT_PROGRAM), "dest": BOT_PROGRAM_DEST, "mode": "0755"}],
+        "bot_host_default_exec_start": f"/usr/bin/python3 {BOT_PROGRAM_DEST}",
+        **overrides,
+    }
+
+
+def write_bot_inventory(
+    fleet: BotHostFleet,
+    path: Path,
+    strategies: Sequence[DemoStrategy],
+    group_vars: Mapping[str, Any],
+) -> Path:
+    hostvars: dict[str, dict[str, Any]] = {host.name: {"kucoin_strategies": []} for host in fleet.hosts}
+    for strategy in strategies:
+        hostvars[strategy.host]["kucoin_strategies"].append(strategy.inventory_entry())
+    return fleet.write_inventory(path, hostvars=hostvars, group_vars=group_vars)
+
+
+def vault_env(bao: OpenBao, token: str, cache_dir: Path) -> dict[str, str]:
+    """How the playbook's lookup finds Vault: the standard variables, plus a token cache of this run's own."""
+    return {"VAULT_ADDR": bao.url, "VAULT_TOKEN": token, "TRADEBOT_VAULT_TOKEN_CACHE_DIR": str(cache_dir)}
+
+
+def bot_log(fleet: BotHostFleet, host: str, strategy: str) -> list[str]:
+    result = fleet.run(host, f"journalctl -q -o cat --no-pager -u kucoin-bot@{strategy}.service", check=False)
+    return [line for line in result.stdout.splitlines() if line.startswith(f"{strategy}: ")]
+
+
+def wait_for_bot_line(fleet: BotHostFleet, host: str, strategy: str, timeout: float = 60) -> str:
+    return wait_for(
+        lambda: next(iter(bot_log(fleet, host, strategy)[-1:]), ""),
+        timeout=timeout,
+        what=f"kucoin-bot@{strategy} log line on {host}",
+    )
+
+
+RECAP = re.compile(r"^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.MULTILINE)
+
+
+def recap(run: PlaybookRun) -> dict[str, dict[str, int]]:
+    """PLAY RECAP counts per host."""
+    return {
+        m[1]: {"ok": int(m[2]), "changed": int(m[3]), "unreachable": int(m[4]), "failed": int(m[5])}
+        for m in RECAP.finditer(run.stdout)
+    }
+
+
+def summary_block(run: PlaybookRun) -> str:
+    """The lines of the playbook's final summary task."""
+    match = re.search(
+        r"TASK \[tradebot\.kucoin\.bot_host : Summarise every bot host\].*?\n(.*?)\n\nPLAY RECAP", run.stdout, re.S
+    )
+    if not match:
+        return "(no summary in the output)"
+    text = match[1]
+    start = text.find("{")
+    try:
+        return "\n".join(json.loads(text[start:])["msg"])
+    except (ValueError, KeyError):
+        return text
+
+
+def _say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def _deploy_twice(
+    fleet: BotHostFleet,
+    strategies: Sequence[DemoStrategy],
+    inventory: Path,
+    env: dict[str, str],
+    workdir: Path,
+    url: str,
+) -> bool:
+    _say(f"\n== ansible-playbook -i {inventory} deploy_bot.yml   (VAULT_ADDR={url}, a read-only token)")
+    first = run_playbook(PLAYBOOK, inventory=inventory, env=env)
+    (workdir / "deploy-1.log").write_text(first.output)
+    _say(summary_block(first))
+    if first.returncode != 0:
+        _say(
+            f"\ndeploy failed (exit {first.returncode}); output in {workdir / 'deploy-1.log'}:\n{first.output[-4000:]}"
+        )
+        return False
+    _say("\n== each bot's log line (journalctl -u kucoin-bot@<strategy> on its host)")
+    ok = True
+    for strategy in strategies:
+        line = wait_for_bot_line(fleet, strategy.host, strategy.name)
+        ok &= "succeeded" in line
+        _say(f"   {strategy.host}: {line}")
+    _say("\n== the same playbook again: nothing changes")
+    second = run_playbook(PLAYBOOK, inventory=inventory, env=env)
+    (workdir / "deploy-2.log").write_text(second.output)
+    counts = recap(second)
+    for host, numbers in counts.items():
+        _say(f"   {host}: ok={numbers['ok']} changed={numbers['changed']} failed={numbers['failed']}")
+    return ok and second.returncode == 0 and bool(counts) and all(n["changed"] == 0 for n in counts.values())
+
+
+def run_demo(workdir: Path, keep: bool = False) -> int:
+    strategies = demo_strategies()
+    with contextlib.ExitStack() as stack:
+        _say("== starting OpenBao, the KuCoin sandbox, an NTP server and three bot hosts")
+        bao = stack.enter_context(OpenBao(workdir / "openbao"))
+        token = seed_strategies(bao, strategies)
+        _say(f"   OpenBao {bao.url}: {', '.join('secret/' + s.vault_path for s in strategies)}")
+        sandbox = stack.enter_context(KucoinSandbox([s.key for s in strategies]))
+        _say(f"   sandbox spot {sandbox.spot_url}, futures {sandbox.futures_url}: the same three keys")
+        ntp = stack.enter_context(NtpServer(workdir / "ntp"))
+        _say(f"   NTP server 127.0.0.1:{ntp.port} (chronyd, local stratum 8)")
+        fleet = stack.enter_context(BotHostFleet(workdir / "hosts", [s.host for s in strategies]))
+        _say(f"   hosts {', '.join(f'{h.name} (ssh port {h.ssh_port})' for h in fleet.hosts)}")
+        inventory = write_bot_inventory(fleet, workdir / "inventory.yml", strategies, bot_group_vars(sandbox, ntp))
+        env = vault_env(bao, token, workdir / "vault-cache")
+        try:
+            ok = _deploy_twice(fleet, strategies, inventory, env, workdir, bao.url)
+        finally:
+            if keep:
+                _say(f"\ninventory {inventory}; env {json.dumps(env)}\nCtrl-C tears everything down")
+                with contextlib.suppress(KeyboardInterrupt):
+                    threading.Event().wait()
+        _say("\n== tearing down (hosts, NTP server, sandbox, OpenBao)")
+    _say("demo " + ("succeeded: three bots authenticated with their own keys" if ok else "FAILED"))
+    return 0 if ok else 1
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
+def cli(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m harness demo", description=__doc__)
+    parser.add_argument("--workdir", type=Path, help="where logs, inventory and keys go")
+    parser.add_argument("--keep", action="store_true", help="keep everything running until Ctrl-C")
+    options = parser.parse_args(argv)
+    OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
+    workdir = options.workdir or Path(tempfile.mkdtemp(prefix="demo-", dir=OUTPUT_DIR))
+    signal.signal(signal.SIGTERM, _interrupt)  # so a kill tears down like Ctrl-C does
+    try:
+        return run_demo(workdir, keep=options.keep)
+    except HostsUnavailable as exc:
+        print(f"the demo cannot boot its hosts here: {exc}", file=sys.stderr)
+        return 1

@@ -1,0 +1,414 @@
+"""deploy_bot.yml and the bot_host role against real hosts: three systemd-nspawn hosts over SSH, real OpenBao,
+the KuCoin sandbox over HTTP and a real chronyd NTP server.
+
+One fleet serves the whole module and the tests run in order, each one a step of the fleet's life: a dry run
+on pristine hosts, the first deploy, a no-op run, a check-mode run, a key rotation together with removals, a
+key that fails its check, a shared key, and a clock that is off. ansible-playbook runs are the expensive part
+(2 cores), so there are eight of them.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import secrets
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.ansible import PlaybookRun, run_playbook
+from harness.demo import (
+    PLAYBOOK,
+    DemoStrategy,
+    bot_group_vars,
+    bot_log,
+    recap,
+    seed_strategies,
+    vault_env,
+    wait_for_bot_line,
+    write_bot_inventory,
+)
+from harness.hosts import BotHostFleet
+from harness.hosts_fixtures import require_hosts
+from harness.kucoin_sandbox import KucoinSandbox, make_key
+from harness.ntp import NtpServer
+from harness.openbao import OpenBao
+from harness.procs import wait_for
+
+pytestmark = [pytest.mark.hosts, pytest.mark.vault, pytest.mark.sandbox]
+
+WHITELIST = ("127.0.0.1",)
+# Values with everything an environment file can get wrong; they must reach the bot byte for byte.
+HARD_ENV = {
+    "HARD_QUOTES": "say \"hi\" it's 'quoted'",
+    "HARD_DOLLAR": "$HOME ${HOME} $(id) `id` 5$",
+    "HARD_BACKSLASH": 'C:\\dir\\new\\t \\\\ \\" end\\',
+    "HARD_HASH": "#not a comment # either",
+    "HARD_SPACES": "  padded  ",
+    "HARD_UNICODE": "Grüße 日本 🚀 € \u00a0nbsp",
+    "HARD_MIXED": "a'b\"c$d\\e#f g;h=i",
+    "HARD_EMPTY": "",
+}
+
+
+def marker(kind: str, header_safe: bool = False) -> str:
+    """A distinctive secret: easy to grep for in output, and full of characters quoting can get wrong.
+
+    A version-1 passphrase travels as an HTTP header as it is: ASCII only, no surrounding blanks."""
+    if header_safe:
+        return f"Zq{kind}-{secrets.token_hex(6)} \"$HOME\" 'x' \\n #u"
+    return f"Zq{kind}-{secrets.token_hex(6)} \"$HOME\" 'x' \\n #ü "
+
+
+def strategy(
+    host: str, name: str, api: str = "spot", version: int = 2, created_days_ago: int = 0, **extra: Any
+) -> DemoStrategy:
+    permissions = ("General", "Futures") if api == "futures" else ("General", "Spot")
+    key = make_key(
+        permissions=permissions,
+        ip_whitelist=WHITELIST,
+        key_version=version,
+        created_at_ms=int((time.time() - created_days_ago * 86400) * 1000),
+        secret=marker("SECRET"),
+        passphrase=marker("PASS", header_safe=version == 1),
+    )
+    return DemoStrategy(host, f"it-{name}", api=api, key=key, extra=extra)
+
+
+@dataclass
+class Fleet:
+    hosts: BotHostFleet
+    bao: OpenBao
+    sandbox: KucoinSandbox
+    ntp: NtpServer
+    workdir: Path
+    env: dict[str, str]
+    strategies: list[DemoStrategy]
+    secrets_seen: list[str] = field(default_factory=list)  # every secret value ever used: none may be printed
+    runs: int = 0
+
+    def by_name(self, name: str) -> DemoStrategy:
+        return next(s for s in self.strategies if s.name == name)
+
+    def remember(self, *items: DemoStrategy) -> None:
+        for item in items:
+            self.secrets_seen += [item.key.secret, item.key.passphrase, item.key.api_key]
+
+    def inventory(self, strategies: list[DemoStrategy] | None = None, **group_vars: Any) -> Path:
+        self.runs += 1
+        return write_bot_inventory(
+            self.hosts,
+            self.workdir / f"inventory-{self.runs}.yml",
+            strategies if strategies is not None else self.strategies,
+            bot_group_vars(self.sandbox, self.ntp, **group_vars),
+        )
+
+    def deploy(self, *args: str, strategies: list[DemoStrategy] | None = None, **group_vars: Any) -> PlaybookRun:
+        run = run_playbook(PLAYBOOK, inventory=self.inventory(strategies, **group_vars), args=args, env=self.env)
+        (self.workdir / f"run-{self.runs}.log").write_text(f"{run.argv}\nrc={run.returncode}\n{run.output}")
+        return run
+
+    def sh(self, host: str, command: str) -> str:
+        return self.hosts.run(host, command).stdout
+
+    def main_pid(self, s: DemoStrategy) -> int:
+        return int(self.sh(s.host, f"systemctl show -p MainPID --value kucoin-bot@{s.name}.service").strip())
+
+    def pids(self) -> dict[str, int]:
+        return {s.name: self.main_pid(s) for s in self.strategies}
+
+    def service_environ(self, s: DemoStrategy) -> dict[str, str]:
+        """The environment of the running bot, read from the kernel: /proc/<MainPID>/environ."""
+        pid = self.main_pid(s)
+        assert pid > 0, f"kucoin-bot@{s.name} is not running"
+        raw = base64.b64decode(self.sh(s.host, f"base64 -w0 /proc/{pid}/environ"))
+        entries = [entry for entry in raw.decode("utf-8").split("\0") if entry]
+        return dict(entry.split("=", 1) for entry in entries)
+
+    def file_digest(self, host: str, path: str) -> str:
+        return self.sh(host, f"stat -c '%i %Y' {path}; sha256sum {path}")
+
+
+def assert_no_secret(run: PlaybookRun, fleet: Fleet) -> None:
+    output = run.output
+    for value in [*fleet.secrets_seen, fleet.env["VAULT_TOKEN"]]:
+        for probe in (value, value.strip(), value.split(" ")[0]):
+            assert probe not in output, f"a secret ({probe[:6]}...) appears in the ansible-playbook output"
+
+
+@pytest.fixture(scope="module")
+def fleet(
+    openbao: OpenBao,
+    kucoin_sandbox: KucoinSandbox,
+    ntp_server: NtpServer,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Fleet]:
+    require_hosts()
+    workdir = tmp_path_factory.mktemp("bot-host")
+    strategies = [
+        strategy("bot1", "grid-btc", environment=HARD_ENV),
+        strategy("bot2", "dca-eth", version=3),
+        strategy("bot2", "scalp-sol", version=1),
+        strategy("bot2", "mm-doge", created_days_ago=120),
+        strategy("bot3", "basis-xbt", api="futures", version=1, secret_delivery="credentials"),
+    ]
+    for s in strategies:
+        kucoin_sandbox.add_key(s.key)
+    token = seed_strategies(openbao, strategies)
+    with BotHostFleet(workdir / "hosts", ["bot1", "bot2", "bot3"]) as hosts:
+        state = Fleet(hosts, openbao, kucoin_sandbox, ntp_server, workdir, {}, strategies)
+        state.env = vault_env(openbao, token, workdir / "vault-cache")
+        state.remember(*strategies)
+        yield state
+    for s in state.strategies:
+        kucoin_sandbox.remove_key(s.key.api_key)
+
+
+def test_check_mode_on_pristine_hosts_fails_nothing_and_changes_nothing(fleet: Fleet) -> None:
+    run = fleet.deploy("--check", "--diff")
+    assert run.returncode == 0, str(run)
+    assert set(recap(run)) == {"bot1", "bot2", "bot3"}
+    assert all(counts["failed"] == 0 for counts in recap(run).values())
+    for host in ("bot1", "bot2", "bot3"):
+        assert fleet.hosts.run(host, "dpkg -s chrony", check=False).returncode != 0
+        assert fleet.hosts.run(host, "test -e /etc/kucoin-bot", check=False).returncode != 0
+    assert_no_secret(run, fleet)
+
+
+def test_full_deploy_runs_every_bot_and_prints_no_secret(fleet: Fleet) -> None:
+    run = fleet.deploy("-vvvv", "--diff")
+    assert run.returncode == 0, str(run)
+    assert_no_secret(run, fleet)
+    for s in fleet.strategies:
+        line = wait_for_bot_line(fleet.hosts, s.host, s.name)
+        assert "succeeded: code 200000" in line, line
+        assert re.search(rf"{s.host}: clock offset [+-]\d+\.\d{{6}} s against 127\.0\.0\.1", run.stdout)
+        age = 120 if s.name == "it-mm-doge" else 0
+        assert re.search(
+            rf"{s.name} \({s.api}, secrets in \w+\): key valid \S+, permissions General\+(Spot|Futures), "
+            rf"key age {age} d",
+            run.stdout,
+        )
+    # Old keys pass with a warning (bot_host_key_check_max_key_age_days 90, fail_on_old_key false).
+    assert re.search(r"it-mm-doge .*; WARNING: the key is 120 days old", run.stdout)
+    # The sandbox saw each bot authenticate with its own key, from the bot host.
+    used = {r.api_key for r in fleet.sandbox.requests if r.code == "200000" and r.path != "/api/v1/timestamp"}
+    assert {s.key.api_key for s in fleet.strategies} <= used
+
+
+def test_every_value_reaches_the_running_service_exactly(fleet: Fleet) -> None:
+    grid = fleet.by_name("it-grid-btc")
+    environ = fleet.service_environ(grid)
+    for name, value in HARD_ENV.items():
+        assert environ[name] == value, name
+    assert environ["KUCOIN_SECRET_KEY"] == grid.key.secret
+    assert environ["KUCOIN_PASSPHRASE"] == grid.key.passphrase
+    assert environ["KUCOIN_API_KEY"] == grid.key.api_key
+    assert environ["KUCOIN_API_KEY_VERSION"] == "2"
+    assert environ["KUCOIN_API_BASE_URL"] == fleet.sandbox.spot_url
+    assert environ["KUCOIN_STRATEGY"] == "it-grid-btc"
+
+
+def test_credentials_mode_keeps_secrets_out_of_the_environment(fleet: Fleet) -> None:
+    basis = fleet.by_name("it-basis-xbt")
+    environ = fleet.service_environ(basis)
+    assert "KUCOIN_SECRET_KEY" not in environ
+    assert "KUCOIN_PASSPHRASE" not in environ
+    assert environ["KUCOIN_API_BASE_URL"] == fleet.sandbox.futures_url
+    assert environ["CREDENTIALS_DIRECTORY"].startswith("/run/credentials/")
+    env_file = fleet.sh("bot3", "cat /etc/kucoin-bot/it-basis-xbt.env")
+    assert basis.key.secret.split(" ")[0] not in env_file
+    listing = fleet.sh("bot3", "stat -c '%U:%G %a %n' /etc/kucoin-bot/credentials/it-basis-xbt/*")
+    assert listing.split("\n")[:2] == [
+        "root:root 400 /etc/kucoin-bot/credentials/it-basis-xbt/KUCOIN_PASSPHRASE",
+        "root:root 400 /etc/kucoin-bot/credentials/it-basis-xbt/KUCOIN_SECRET_KEY",
+    ]
+
+
+def test_modes_owners_user_and_hardening(fleet: Fleet) -> None:
+    for s in fleet.strategies:
+        stat = fleet.sh(s.host, f"stat -c '%U:%G %a' /etc/kucoin-bot /etc/kucoin-bot/{s.name}.env").split()
+        assert stat == ["root:root", "750", "root:root", "600"], s.name
+        pid = fleet.main_pid(s)
+        status = fleet.sh(s.host, f"cat /proc/{pid}/status")
+        assert re.search(r"^Uid:\s+(\d+)", status, re.M)[1] != "0"
+        assert fleet.sh(s.host, f"stat -c %U /proc/{pid}").strip() == "kucoin-bot"
+        assert re.search(r"^NoNewPrivs:\s+1$", status, re.M)
+        assert re.search(r"^CapEff:\s+0+$", status, re.M)
+        assert re.search(r"^Seccomp:\s+2$", status, re.M)  # SystemCallFilter= is in force
+        mounts = fleet.sh(s.host, f"cat /proc/{pid}/mountinfo")
+        # ProtectSystem=strict: the bot sees / read-only; PrivateTmp: its own /tmp.
+        assert re.search(r"^\S+ \S+ \S+ \S+ / (ro|\S*,ro)\b", mounts, re.M), mounts
+        assert re.search(r"^\S+ \S+ \S+ \S+ /tmp (rw)", mounts, re.M)
+    unit = fleet.sh("bot1", "systemctl show kucoin-bot@it-grid-btc.service -p ProtectSystem -p ProtectHome -p User")
+    assert "ProtectSystem=strict" in unit
+    assert "ProtectHome=yes" in unit
+    assert "User=kucoin-bot" in unit
+
+
+def test_chrony_reports_sync_on_every_host(fleet: Fleet) -> None:
+    for host in ("bot1", "bot2", "bot3"):
+        tracking = fleet.sh(host, "chronyc -n -c tracking").strip().split(",")
+        assert tracking[13] == "Normal", tracking
+        assert tracking[1] == "127.0.0.1"
+        assert abs(float(tracking[4])) < 0.5
+        sources = fleet.sh(host, "chronyc -n -c sources")
+        assert re.search(r"^\^,\*,127\.0\.0\.1,8,.*$", sources, re.M), sources
+        assert fleet.sh(host, "systemctl is-active chrony.service").strip() == "active"
+        assert "-x" in fleet.sh(host, "cat /etc/default/chrony")
+
+
+def test_second_run_changes_nothing(fleet: Fleet) -> None:
+    before = fleet.pids()
+    run = fleet.deploy()
+    assert run.returncode == 0, str(run)
+    assert {host: counts["changed"] for host, counts in recap(run).items()} == {"bot1": 0, "bot2": 0, "bot3": 0}
+    assert fleet.pids() == before
+    assert run.stdout.count("; unchanged") == len(fleet.strategies)
+
+
+def test_check_mode_on_deployed_hosts_changes_nothing(fleet: Fleet) -> None:
+    before = fleet.pids()
+    run = fleet.deploy("--check", "--diff")
+    assert run.returncode == 0, str(run)
+    assert {host: counts["changed"] for host, counts in recap(run).items()} == {"bot1": 0, "bot2": 0, "bot3": 0}
+    assert fleet.pids() == before
+    assert_no_secret(run, fleet)
+
+
+def test_new_secret_version_restarts_only_that_strategy_and_removed_strategies_go(fleet: Fleet) -> None:
+    grid = fleet.by_name("it-grid-btc")
+    old_key = grid.key.api_key
+    new = strategy("bot1", "grid-btc", environment=HARD_ENV)
+    fleet.sandbox.add_key(new.key)
+    fleet.remember(new)
+    fleet.bao.put_secret("secret", new.vault_path, new.vault_fields())
+    grid.key = new.key
+    # On bot2, scalp-sol is marked absent and mm-doge is gone from the inventory.
+    scalp, doge = fleet.by_name("it-scalp-sol"), fleet.by_name("it-mm-doge")
+    scalp.extra["state"] = "absent"
+    kept = [s for s in fleet.strategies if s is not doge]
+    unchanged = [s for s in fleet.strategies if s.name in {"it-dca-eth", "it-basis-xbt"}]
+    before = {s.name: fleet.main_pid(s) for s in unchanged}
+    old_grid_pid = fleet.main_pid(grid)
+
+    run = fleet.deploy("--diff", strategies=kept)
+
+    assert run.returncode == 0, str(run)
+    assert_no_secret(run, fleet)
+    fleet.strategies = [*unchanged, grid]
+    counts = recap(run)
+    assert counts["bot3"]["changed"] == 0
+    assert counts["bot1"]["changed"] > 0
+    assert {s.name: fleet.main_pid(s) for s in unchanged} == before
+    assert fleet.main_pid(grid) not in (0, old_grid_pid)
+    assert fleet.service_environ(grid)["KUCOIN_API_KEY"] == new.key.api_key != old_key
+    line = wait_for(
+        lambda: next((line for line in bot_log(fleet.hosts, "bot1", grid.name)[1:] if "succeeded" in line), ""),
+        timeout=60,
+        what="the restarted grid bot's log line",
+    )
+    assert "code 200000" in line
+    assert "it-grid-btc (spot, secrets in environment): key valid" in run.stdout
+    assert "changed: environment file, restarted" in run.stdout
+    for gone in (scalp, doge):
+        assert f"{gone.name}: removed" in run.stdout
+        leftovers = fleet.hosts.run(
+            "bot2",
+            f"ls -d /etc/kucoin-bot/{gone.name}.env /etc/systemd/system/kucoin-bot@{gone.name}.service.d "
+            f"/var/lib/kucoin-bot/{gone.name} "
+            f"/etc/systemd/system/multi-user.target.wants/kucoin-bot@{gone.name}.service",
+            check=False,
+        )
+        assert leftovers.stdout == "", leftovers.stdout
+        state = fleet.sh("bot2", f"systemctl show -p ActiveState --value kucoin-bot@{gone.name}.service").strip()
+        assert state == "inactive"
+
+
+def test_a_key_that_fails_its_check_leaves_the_host_untouched(fleet: Fleet) -> None:
+    dca = fleet.by_name("it-dca-eth")
+    bad = make_key(
+        permissions=("General", "Spot", "Withdrawal"),
+        ip_whitelist=WHITELIST,
+        key_version=dca.key.key_version,
+        secret=marker("BAD"),
+    )
+    fleet.sandbox.add_key(bad)
+    fleet.secrets_seen += [bad.secret, bad.passphrase, bad.api_key]
+    env_file = f"/etc/kucoin-bot/{dca.name}.env"
+    file_before, pid_before = fleet.file_digest("bot2", env_file), fleet.main_pid(dca)
+    fleet.bao.put_secret(
+        "secret",
+        dca.vault_path,
+        {**dca.vault_fields(), "api_key": bad.api_key, "api_secret": bad.secret, "api_passphrase": bad.passphrase},
+    )
+    try:
+        run = fleet.deploy("-vvvv", "--diff")
+    finally:
+        fleet.bao.put_secret("secret", dca.vault_path, dca.vault_fields())
+    assert run.returncode != 0
+    assert recap(run)["bot2"]["failed"] == 1
+    assert re.search(r"it-dca-eth: .*Withdrawal", run.output), run.output[-3000:]
+    assert "nothing on this host was changed" in run.output
+    assert "bot2: not completed" in run.stdout
+    assert fleet.file_digest("bot2", env_file) == file_before
+    assert fleet.main_pid(dca) == pid_before
+    assert recap(run)["bot1"]["failed"] == 0
+    assert_no_secret(run, fleet)
+
+
+def test_a_shared_api_key_is_refused_naming_both_bots(fleet: Fleet) -> None:
+    grid = fleet.by_name("it-grid-btc")
+    copycat = DemoStrategy("bot3", "it-copycat", key=grid.key)
+    fleet.bao.put_secret("secret", copycat.vault_path, copycat.vault_fields())
+    before = fleet.pids()
+    run = fleet.deploy(strategies=[*fleet.strategies, copycat])
+    assert run.returncode != 0
+    assert "these share a key: bot1/it-grid-btc and bot3/it-copycat" in run.output
+    assert "TASK [tradebot.kucoin.bot_host" not in run.stdout  # refused before any host was touched
+    assert fleet.pids() == before
+    assert_no_secret(run, fleet)
+
+
+def test_a_value_no_environment_file_can_carry_fails_naming_it(fleet: Fleet) -> None:
+    grid = fleet.by_name("it-grid-btc")
+    env_file = f"/etc/kucoin-bot/{grid.name}.env"
+    file_before, pid_before = fleet.file_digest("bot1", env_file), fleet.main_pid(grid)
+    grid.extra["environment"] = {**HARD_ENV, "TWO_LINES": "first\nsecond"}
+    try:
+        run = fleet.deploy("-vvvv", "--diff", "--limit", "bot1", "--tags", "credentials")
+    finally:
+        grid.extra["environment"] = HARD_ENV
+    assert run.returncode != 0
+    assert "environment variable TWO_LINES: the value contains a line break" in run.output
+    assert fleet.file_digest("bot1", env_file) == file_before
+    assert fleet.main_pid(grid) == pid_before
+    assert_no_secret(run, fleet)
+
+
+def test_a_clock_over_the_limit_fails_the_host_with_the_offset(fleet: Fleet, shifted_ntp_server) -> None:
+    shifted = shifted_ntp_server(3.0)
+    run = fleet.deploy(
+        "--limit",
+        "bot3",
+        "--tags",
+        "time",
+        bot_host_ntp_servers=[{"host": shifted.host, "port": shifted.port, "minpoll": 0, "maxpoll": 2}],
+    )
+    assert run.returncode != 0
+    match = re.search(r"clock offset ([+-]\d+\.\d+) s \(NTP time minus this host's clock", run.output)
+    assert match, run.output[-3000:]
+    assert 2.5 < float(match[1]) < 3.5
+    assert "exceeds bot_host_max_clock_offset 1.0 s" in run.output
+    assert recap(run)["bot3"]["failed"] == 1
+
+
+def test_leak_scan_covered_every_secret(fleet: Fleet) -> None:
+    # Guards the leak assertions above: they looked for real, distinctive values.
+    assert len(fleet.secrets_seen) >= 18
+    assert all(len(value.strip()) >= 10 for value in fleet.secrets_seen)
+    assert len(fleet.env["VAULT_TOKEN"]) >= 10
