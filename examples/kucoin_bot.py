@@ -5,23 +5,24 @@ It reads what tradebot.kucoin.bot_host gives it - KUCOIN_API_KEY, KUCOIN_API_KEY
 and KUCOIN_API (spot or futures) from the environment file, KUCOIN_STRATEGY from the unit, and
 KUCOIN_SECRET_KEY / KUCOIN_PASSPHRASE from the environment or, in credentials mode, from
 $CREDENTIALS_DIRECTORY - then calls GET /api/v1/accounts (spot) or
-GET /api/v1/account-overview?currency=USDT (futures) and logs the outcome, never a secret. Standard library
-only, so it runs on the bot host's own python3. Exit status 1 when the call fails (systemd restarts it).
+GET /api/v1/account-overview?currency=USDT (futures) and logs the outcome, never a secret. It signs with the
+collection's own plugins/module_utils/kucoin_signing.py, installed beside it (standard library only), so it
+runs on the bot host's own python3. Exit status 1 when the call fails (systemd restarts it).
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
 import os
 import signal
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+# The collection's signing module is installed next to this file (bot_host_program_files).
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from kucoin_signing import Credentials, signed_headers
 
 SPOT_PATH = "/api/v1/accounts"
 FUTURES_PATH = "/api/v1/account-overview?currency=USDT"
@@ -38,21 +39,9 @@ def setting(name: str) -> str:
     return value
 
 
-def sign(secret: str, text: str) -> str:
-    return base64.b64encode(hmac.new(secret.encode(), text.encode(), hashlib.sha256).digest()).decode()
-
-
 def signed_get(base_url: str, path: str, key: str, secret: str, passphrase: str, version: str) -> dict:
-    timestamp = str(int(time.time() * 1000))
-    headers = {
-        "KC-API-KEY": key,
-        "KC-API-SIGN": sign(secret, timestamp + "GET" + path),
-        "KC-API-TIMESTAMP": timestamp,
-        # Key versions 2 and 3 send the passphrase signed with the secret; version 1 sends it as it is.
-        "KC-API-PASSPHRASE": passphrase if version == "1" else sign(secret, passphrase),
-        "KC-API-KEY-VERSION": version,
-        "User-Agent": "tradebot.kucoin example bot",
-    }
+    headers = signed_headers(Credentials(key, secret, passphrase, int(version)), "GET", path)
+    headers["User-Agent"] = "tradebot.kucoin example bot"
     request = urllib.request.Request(base_url.rstrip("/") + path, headers=headers)  # noqa: S310 (URL from config)
     try:
         with urllib.request.urlopen(request, timeout=15) as reply:  # noqa: S310

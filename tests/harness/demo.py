@@ -33,6 +33,9 @@ from harness.procs import OUTPUT_DIR, REPO_ROOT, wait_for
 PLAYBOOK = REPO_ROOT / "deploy_bot.yml"
 BOT_PROGRAM = REPO_ROOT / "examples" / "kucoin_bot.py"
 BOT_PROGRAM_DEST = "/opt/kucoin-bot/kucoin_bot.py"
+# The example bot signs with the collection's one signing module, installed beside it.
+BOT_SIGNING = REPO_ROOT / "plugins" / "module_utils" / "kucoin_signing.py"
+BOT_SIGNING_DEST = "/opt/kucoin-bot/kucoin_signing.py"
 READ_POLICY = 'path "secret/data/kucoin/*" { capabilities = ["read"] }\n'
 
 
@@ -96,7 +99,10 @@ def bot_group_vars(sandbox: KucoinSandbox, ntp: NtpServer, **overrides: Any) -> 
         # Polls every 1-4 s instead of every 64-1024 s, so the demo's hosts sync within seconds.
         "bot_host_ntp_servers": [{"host": ntp.host, "port": ntp.port, "minpoll": 0, "maxpoll": 2}],
         "bot_host_ntp_pools": [],
-        "bot_host_program_files": [{"src": str(BOT_PROGRAM), "dest": BOT_PROGRAM_DEST, "mode": "0755"}],
+        "bot_host_program_files": [
+            {"src": str(BOT_PROGRAM), "dest": BOT_PROGRAM_DEST, "mode": "0755"},
+            {"src": str(BOT_SIGNING), "dest": BOT_SIGNING_DEST, "mode": "0644"},
+        ],
         "bot_host_default_exec_start": f"/usr/bin/python3 {BOT_PROGRAM_DEST}",
         **overrides,
     }
