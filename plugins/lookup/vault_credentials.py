@@ -25,7 +25,8 @@ description:
   - Values are returned marked unsafe, so Jinja in a secret is never evaluated.
   - Option names follow C(community.hashi_vault) where the concept is the same.
 requirements:
-  - hvac >= 1.2.0 (Python library on the controller)
+  - hvac >= 1.2.0 (Python library on the controller). Only the worker that logs in imports it (secrets are
+    read with Python's standard library), but the lookup refuses to run without it, whatever the auth method.
 options:
   _terms:
     description: Secret paths relative to the engine mount, one per strategy, for example C(kucoin/grid-btc).
@@ -411,27 +412,23 @@ _raw:
 """
 
 from ansible.errors import AnsibleError, AnsibleLookupError
-from ansible.module_utils.basic import missing_required_lib
+from ansible.module_utils.basic import missing_required_lib  # already loaded in every Ansible worker
 from ansible.plugins.lookup import LookupBase
 from ansible.utils.unsafe_proxy import wrap_var
 
 from ansible_collections.tradebot.kucoin.plugins.plugin_utils.vault_connection import (
+    HvacMissingError,
     VaultConfigError,
+    hvac_installed,
     settings_from_options,
 )
-
-try:
-    # Imported only to report a missing library the Ansible way.
-    import hvac  # noqa: F401  # pylint: disable=unused-import
-
-    HVAC_IMPORT_ERROR = None
-except ImportError as exc:
-    HVAC_IMPORT_ERROR = exc
 
 
 class LookupModule(LookupBase):
     def run(self, terms, variables=None, **kwargs):
-        if HVAC_IMPORT_ERROR is not None:
+        # hvac is imported only by the worker that logs in, but it is a requirement for every auth method:
+        # checked up front (without importing it) so a missing hvac fails every run the same way.
+        if not hvac_installed():
             raise AnsibleError(missing_required_lib("hvac"))
 
         from ansible_collections.tradebot.kucoin.plugins.plugin_utils.vault_credentials import (
@@ -468,6 +465,9 @@ class LookupModule(LookupBase):
                 )
                 for term in terms
             ]
+        except HvacMissingError:
+            # Installed, yet not importable (a broken install): found out by the worker that logs in.
+            raise AnsibleError(missing_required_lib("hvac")) from None
         except (CredentialError, VaultConfigError, TokenCacheError) as exc:
             # from None: the chained traceback could carry request bodies at high verbosity.
             raise AnsibleLookupError(f"vault_credentials: {exc}") from None

@@ -1,6 +1,6 @@
 # Copyright: (c) 2026, tradebot.kucoin contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Vault connection settings and the hvac client built from them (controller side only)."""
+"""Vault connection settings, and the hvac client built from them for a login (controller side only)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,20 @@ FALSE_STRINGS = {"", "0", "false", "no", "off", "n", "f"}
 
 class VaultConfigError(Exception):
     """A setting is missing or contradictory; the message names the option, never a value."""
+
+
+class HvacMissingError(Exception):
+    """hvac (or requests under it) cannot be imported; the lookup reports it as Ansible's missing library."""
+
+
+def hvac_installed() -> bool:
+    """Whether hvac is installed, without importing it (that costs every forked worker 60-100 ms of CPU)."""
+    from importlib.util import find_spec
+
+    try:
+        return find_spec("hvac") is not None
+    except (ImportError, ValueError):  # a broken parent package, or a module without a spec
+        return False
 
 
 @dataclass(frozen=True)
@@ -130,11 +144,14 @@ def settings_from_options(get: Callable[[str], Any], environ: dict[str, str] | N
 
 
 def build_client(settings: VaultSettings, token: str | None = None) -> Any:
-    """An hvac client whose session retries connection errors and 412/500/502/503 with backoff."""
-    import hvac
-    import requests
-    from requests.adapters import HTTPAdapter
-    from urllib3.util.retry import Retry
+    """An hvac client, for a login, whose session retries connection errors and 412/500/502/503 with backoff."""
+    try:
+        import hvac
+        import requests
+        from requests.adapters import HTTPAdapter
+        from urllib3.util.retry import Retry
+    except ImportError:
+        raise HvacMissingError("hvac") from None
 
     session = requests.Session()
     if settings.retries > 0:

@@ -4,10 +4,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
-from ansible_collections.tradebot.kucoin.plugins.module_utils.kucoin_signing import KEY_VERSIONS
 from ansible_collections.tradebot.kucoin.plugins.plugin_utils.vault_auth import (
     IssuedToken,
     VaultLoginError,
@@ -16,6 +14,11 @@ from ansible_collections.tradebot.kucoin.plugins.plugin_utils.vault_auth import 
     token_from_auth,
 )
 from ansible_collections.tradebot.kucoin.plugins.plugin_utils.vault_connection import VaultSettings, build_client
+from ansible_collections.tradebot.kucoin.plugins.plugin_utils.vault_http import (
+    VaultHTTP,
+    VaultHTTPError,
+    VaultTransportError,
+)
 from ansible_collections.tradebot.kucoin.plugins.plugin_utils.vault_kv import (
     SecretVersion,
     VaultPermissionDenied,
@@ -33,8 +36,7 @@ DEFAULT_API = "spot"
 _READS: dict[tuple[str, str, str, int, int | None], SecretVersion] = {}
 
 
-@dataclass(frozen=True)
-class FieldNames:
+class FieldNames(NamedTuple):
     api_key: str = "api_key"
     api_secret: str = "api_secret"
     api_passphrase: str = "api_passphrase"
@@ -47,13 +49,17 @@ class CredentialError(Exception):
 
 
 class VaultSession:
-    """Holds the token for one set of settings, logging in at most once per run across workers."""
+    """Holds the token for one set of settings, logging in at most once per run across workers.
+
+    Reads, token checks and renewals go through the standard library (VaultHTTP); hvac is imported only by
+    the worker that actually logs in.
+    """
 
     def __init__(self, settings: VaultSettings, cache: TokenCache | None) -> None:
         self.settings = settings
         self.cache = cache
         self.identity = identity(settings)
-        self.client = build_client(settings, token=settings.token if settings.auth_method == "token" else None)
+        self.http = VaultHTTP(settings, token=settings.token if settings.auth_method == "token" else None)
         self._authenticated = settings.auth_method in ("token", "none")
 
     def _ensure_token(self, reject: str | None = None) -> None:
@@ -75,27 +81,27 @@ class VaultSession:
     def _renew_if_due(self, cached: IssuedToken) -> IssuedToken:
         if not cached.renewable or not cached.due_for_renewal():
             return cached
-        import hvac.exceptions
-
+        self.http.token = cached.token
         try:
-            reply = build_client(self.settings, token=cached.token).auth.token.renew_self()
+            reply = self.http.post("auth/token/renew-self")
             renewed = token_from_auth(reply["auth"])
-        except (hvac.exceptions.VaultError, OSError, KeyError, TypeError):  # OSError: requests' errors too
+        except (VaultHTTPError, VaultTransportError, KeyError, TypeError):
             return cached  # still usable; the read that follows reports an unreachable Vault in one line
         if self.cache is not None:
             self.cache.store(self.identity, renewed)
         return renewed
 
     def _login(self) -> IssuedToken:
+        client = build_client(self.settings)  # imports hvac: only here, once per run
         try:
-            return login(self.client, self.settings)
+            return login(client, self.settings)
         except OSError as exc:  # requests' errors, and its bare OSError for a missing certificate file
             raise CredentialError(describe_transport_error(exc, self.settings.url)) from None
         except VaultLoginError as exc:
             raise CredentialError(str(exc)) from None
 
     def _use(self, issued: IssuedToken) -> None:
-        self.client.token = issued.token
+        self.http.token = issued.token
         self._authenticated = True
 
     def _token_alive(self) -> bool:
@@ -103,13 +109,11 @@ class VaultSession:
 
         Without this check every genuinely forbidden read would cost a fresh login, in every worker.
         """
-        import hvac.exceptions
-
         try:
-            self.client.auth.token.lookup_self()
-        except hvac.exceptions.Forbidden:
-            return False
-        except (hvac.exceptions.VaultError, OSError):
+            self.http.get("auth/token/lookup-self")
+        except VaultHTTPError as exc:
+            return exc.status != 403
+        except VaultTransportError:
             return True  # cannot tell; report the original denial rather than log in blindly
         return True
 
@@ -119,13 +123,13 @@ class VaultSession:
             return _READS[memo_key]
         self._ensure_token()
         try:
-            secret = read_secret(self.client, mount, path, kv_version, version)
+            secret = read_secret(self.http, mount, path, kv_version, version)
         except VaultPermissionDenied:
             if self.settings.auth_method in ("token", "none") or self._token_alive():
                 raise
             # The cached token was revoked or expired early: log in again, once, then trust the answer.
-            self._ensure_token(reject=self.client.token)
-            secret = read_secret(self.client, mount, path, kv_version, version)
+            self._ensure_token(reject=self.http.token)
+            secret = read_secret(self.http, mount, path, kv_version, version)
         _READS[memo_key] = secret
         return secret
 
@@ -150,7 +154,11 @@ def credentials(
     if missing:
         present = ", ".join(sorted(data)) or "none"
         raise CredentialError(f"{where} has no field(s) {', '.join(missing)} (fields present: {present})")
-    key_version = _key_version(data.get(fields.key_version, DEFAULT_KEY_VERSION), where, fields.key_version)
+    key_version = (
+        _key_version(data[fields.key_version], where, fields.key_version)
+        if fields.key_version in data
+        else DEFAULT_KEY_VERSION
+    )
     api = str(data.get(fields.api) or DEFAULT_API).strip().lower()
     if api not in APIS:
         raise CredentialError(f"{where}: field {fields.api} must be spot or futures")
@@ -165,6 +173,9 @@ def credentials(
 
 
 def _key_version(raw: Any, where: str, field_name: str) -> int:
+    # Imported only for a stored key version: the signing module costs every forked worker ~2 ms to load.
+    from ansible_collections.tradebot.kucoin.plugins.module_utils.kucoin_signing import KEY_VERSIONS
+
     try:
         value = int(str(raw).strip())
     except ValueError:

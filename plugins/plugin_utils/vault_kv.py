@@ -4,10 +4,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from ansible_collections.tradebot.kucoin.plugins.plugin_utils.vault_auth import describe_vault_down, vault_reason
+from ansible_collections.tradebot.kucoin.plugins.plugin_utils.vault_http import (
+    HEADER,
+    SETUP,
+    TIMEOUT,
+    TLS,
+    UNREACHABLE,
+    VaultHTTP,
+    VaultHTTPError,
+    VaultTransportError,
+    transport_message,
+)
+
+FORBIDDEN, NOT_FOUND, UNAVAILABLE = 403, 404, 503
 
 
 class VaultReadError(Exception):
@@ -18,56 +30,39 @@ class VaultPermissionDenied(VaultReadError):
     pass
 
 
-@dataclass(frozen=True)
-class SecretVersion:
-    data: dict[str, Any] = field(repr=False)
+class SecretVersion(NamedTuple):
+    data: dict[str, Any]
     version: int | None  # None for KV v1
 
+    def __repr__(self) -> str:  # never the values
+        return f"SecretVersion(fields={sorted(self.data)}, version={self.version})"
 
-def mount_kv_version(client: Any, mount: str) -> int | None:
+
+def mount_kv_version(http: VaultHTTP, mount: str) -> int | None:
     """The KV version of `mount` as Vault reports it to any token that can use it; None if unknown."""
     try:
-        reply = client.adapter.get(f"/v1/sys/internal/ui/mounts/{mount}")
-    except Exception:
+        reply = http.get(f"sys/internal/ui/mounts/{mount}")
+    except (VaultHTTPError, VaultTransportError):
         return None
-    data = (reply or {}).get("data") or {}
+    data = reply.get("data") or {}
     if data.get("type") not in ("kv", "generic"):
         return None
     return int((data.get("options") or {}).get("version") or 1)
 
 
-def read_secret(client: Any, mount: str, path: str, kv_version: int, version: int | None) -> SecretVersion:
-    import hvac.exceptions
-
+def read_secret(http: VaultHTTP, mount: str, path: str, kv_version: int, version: int | None) -> SecretVersion:
     where = f"secret '{path}' on mount '{mount}'"
+    if kv_version == 1 and version is not None:
+        raise VaultReadError(f"{where}: version pinning needs KV v2, but kv_version is 1")
     try:
         if kv_version == 1:
-            if version is not None:
-                raise VaultReadError(f"{where}: version pinning needs KV v2, but kv_version is 1")
-            reply = client.secrets.kv.v1.read_secret(path=path, mount_point=mount)
+            reply = http.get(f"{mount}/{path}")
             return SecretVersion(data=dict(reply.get("data") or {}), version=None)
-        reply = client.secrets.kv.v2.read_secret_version(
-            path=path, mount_point=mount, version=version, raise_on_deleted_version=False
-        )
-    except hvac.exceptions.Forbidden:
-        # A least-privilege policy grants only the engine's own path layout (secret/data/... for KV v2), so a
-        # wrong kv_version shows up as 403, not 404: say so rather than blame the policy.
-        mismatch = _kv_mismatch(client, mount, kv_version)
-        if mismatch:
-            raise VaultReadError(mismatch) from None
-        raise VaultPermissionDenied(f"permission denied reading {where} (check the token's policy)") from None
-    except hvac.exceptions.InvalidPath as exc:
-        # A destroyed (never deleted) version is a 404 that hvac re-raises; its body still has the metadata.
-        gone = _deleted_or_destroyed(((getattr(exc, "json", None) or {}).get("data") or {}).get("metadata"), where)
-        if gone:
-            raise VaultReadError(gone) from None
-        raise VaultReadError(_explain_missing(client, exc, where, mount, kv_version, version)) from None
-    except hvac.exceptions.VaultDown as exc:
-        raise VaultReadError(f"{describe_vault_down(exc, client.url)} while reading {where}") from None
-    except hvac.exceptions.VaultError as exc:
-        raise VaultReadError(f"reading {where} failed: {vault_reason(exc)}") from None
-    except OSError as exc:  # requests' errors, and its bare OSError for a missing certificate file
-        raise VaultReadError(describe_transport_error(exc, client.url)) from None
+        reply = http.get(f"{mount}/data/{path}", params=None if version is None else {"version": version})
+    except VaultHTTPError as exc:
+        raise _read_error(http, exc, where, mount, kv_version, version) from None
+    except VaultTransportError as exc:
+        raise VaultReadError(str(exc)) from None
 
     body = reply.get("data") or {}
     metadata = body.get("metadata") or {}
@@ -77,6 +72,36 @@ def read_secret(client: Any, mount: str, path: str, kv_version: int, version: in
     if body.get("data") is None:
         raise VaultReadError(f"{where}: no data in Vault's reply")
     return SecretVersion(data=dict(body["data"]), version=int(metadata.get("version") or 0) or None)
+
+
+def _read_error(
+    http: VaultHTTP, exc: VaultHTTPError, where: str, mount: str, kv_version: int, version: int | None
+) -> VaultReadError:
+    """The error for Vault's answer, by status code."""
+    reason = vault_reason(exc)
+    if "namespace not found" in reason:
+        return VaultReadError(f"unknown Vault namespace {http.settings.namespace!r} while reading {where}")
+    if exc.status == FORBIDDEN:
+        # A least-privilege policy grants only the engine's own path layout (secret/data/... for KV v2), so a
+        # wrong kv_version shows up as 403, not 404: say so rather than blame the policy.
+        mismatch = _kv_mismatch(http, mount, kv_version)
+        if mismatch:
+            return VaultReadError(mismatch)
+        return VaultPermissionDenied(f"permission denied reading {where} (check the token's policy)")
+    if exc.status == NOT_FOUND:
+        # A deleted or destroyed version is a 404 whose body still carries the version's metadata.
+        body = exc.body if isinstance(exc.body, dict) else {}
+        gone = _deleted_or_destroyed((body.get("data") or {}).get("metadata"), where)
+        return VaultReadError(gone or _kv_mismatch(http, mount, kv_version) or _missing(where, version))
+    if exc.status == UNAVAILABLE:
+        return VaultReadError(f"{describe_vault_down(exc, http.url)} while reading {where}")
+    return VaultReadError(f"reading {where} failed: {reason}")
+
+
+def _missing(where: str, version: int | None) -> str:
+    if version is not None:
+        return f"{where}: version {version} does not exist"
+    return f"{where} does not exist"
 
 
 def _deleted_or_destroyed(metadata: Any, where: str) -> str | None:
@@ -89,41 +114,27 @@ def _deleted_or_destroyed(metadata: Any, where: str) -> str | None:
     return None
 
 
-def _explain_missing(
-    client: Any, exc: BaseException, where: str, mount: str, kv_version: int, version: int | None
-) -> str:
-    reason = vault_reason(exc)
-    if "namespace not found" in reason:
-        return f"unknown Vault namespace {client.adapter.namespace!r} while reading {where}"
-    mismatch = _kv_mismatch(client, mount, kv_version)
-    if mismatch:
-        return mismatch
-    if version is not None:
-        return f"{where}: version {version} does not exist"
-    return f"{where} does not exist"
-
-
-def _kv_mismatch(client: Any, mount: str, kv_version: int) -> str | None:
-    actual = mount_kv_version(client, mount)
+def _kv_mismatch(http: VaultHTTP, mount: str, kv_version: int) -> str | None:
+    actual = mount_kv_version(http, mount)
     if actual is not None and actual != kv_version:
         return f"KV version mismatch: mount '{mount}' is KV v{actual} but the lookup was told kv_version={kv_version}"
     return None
 
 
 def describe_transport_error(exc: BaseException, url: str) -> str:
+    """A requests error raised by hvac during a login, in the words the stdlib transport uses for reads."""
     import requests.exceptions
 
     if not isinstance(exc, requests.exceptions.RequestException):
         # requests raises a bare OSError, before connecting, for a CA bundle or client certificate it cannot find.
-        return f"cannot connect to Vault at {url}: {exc} (check ca_cert, client_cert and client_key)"
+        return transport_message(SETUP, url, str(exc))
     if isinstance(exc, requests.exceptions.SSLError):
-        return f"TLS failure talking to Vault at {url}: {_innermost(exc)} (check ca_cert / VAULT_CACERT)"
+        return transport_message(TLS, url, _innermost(exc))
     if isinstance(exc, requests.exceptions.Timeout):
-        return f"Vault at {url} did not answer in time"
+        return transport_message(TIMEOUT, url)
     if isinstance(exc, requests.exceptions.InvalidHeader):
-        # Its text quotes the header value, which may be the Vault token.
-        return f"a request header for Vault at {url} is invalid (a line break or space in the token or namespace?)"
-    return f"Vault at {url} is unreachable: {_innermost(exc)}"
+        return transport_message(HEADER, url)  # its own text quotes the header value, which may be the token
+    return transport_message(UNREACHABLE, url, _innermost(exc))
 
 
 def _innermost(exc: BaseException) -> str:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
-import hvac.exceptions
 import pytest
 
 from ansible_collections.tradebot.kucoin.plugins.plugin_utils import vault_credentials as module
@@ -19,6 +18,7 @@ from ansible_collections.tradebot.kucoin.plugins.plugin_utils.vault_credentials 
     VaultSession,
     credentials,
 )
+from ansible_collections.tradebot.kucoin.plugins.plugin_utils.vault_http import VaultHTTPError
 from ansible_collections.tradebot.kucoin.plugins.plugin_utils.vault_kv import SecretVersion, VaultReadError
 from ansible_collections.tradebot.kucoin.plugins.plugin_utils.vault_token_cache import TokenCache
 
@@ -122,11 +122,11 @@ def test_values_are_text() -> None:
     assert result["api_passphrase"] == "678"
 
 
-# --- VaultSession with a fake hvac client -----------------------------------------------------------------
+# --- VaultSession with a fake Vault transport ------------------------------------------------------------
 
 
 class FakeVault:
-    """Reads succeed only with the current token; revoke() kills a token (lookup-self then answers 403)."""
+    """Stands in for VaultHTTP. Reads succeed only with the current token; lookup-self answers 403 for a dead one."""
 
     def __init__(self) -> None:
         self.token: str | None = None
@@ -135,23 +135,20 @@ class FakeVault:
         self.lookups = 0
         self.forbidden_paths: set[str] = set()
         self.url = "http://vault:8200"
-        self.adapter = SimpleNamespace(namespace=None, get=self._mounts)
-        self.secrets = SimpleNamespace(kv=SimpleNamespace(v2=SimpleNamespace(read_secret_version=self._read)))
-        self.auth = SimpleNamespace(token=SimpleNamespace(lookup_self=self._lookup_self))
+        self.settings = VaultSettings(url=self.url)
 
-    def _mounts(self, path: str) -> dict[str, Any]:
-        return {"data": {"type": "kv", "options": {"version": "2"}}}
-
-    def _lookup_self(self) -> dict[str, Any]:
-        self.lookups += 1
-        if self.token not in self.valid:
-            raise hvac.exceptions.Forbidden("permission denied")
-        return {"data": {}}
-
-    def _read(self, path: str, **kwargs: Any) -> dict[str, Any]:
+    def get(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        if path.startswith("sys/internal/ui/mounts/"):
+            return {"data": {"type": "kv", "options": {"version": "2"}}}
+        if path == "auth/token/lookup-self":
+            self.lookups += 1
+            if self.token not in self.valid:
+                raise VaultHTTPError(403, ["permission denied"])
+            return {"data": {}}
         self.reads += 1
-        if self.token not in self.valid or path in self.forbidden_paths:
-            raise hvac.exceptions.Forbidden("permission denied")
+        secret_path = path.split("/data/", 1)[1]
+        if self.token not in self.valid or secret_path in self.forbidden_paths:
+            raise VaultHTTPError(403, ["permission denied"])
         return {"data": {"data": dict(FULL), "metadata": {"version": 1}}}
 
 
@@ -166,8 +163,13 @@ def vault(monkeypatch: pytest.MonkeyPatch) -> FakeVault:
         fake.valid.add(token)
         return IssuedToken(token, expires_at=0, renewable=False)
 
+    def fake_transport(settings: VaultSettings, token: str | None = None) -> FakeVault:
+        fake.token = token
+        return fake
+
     monkeypatch.setattr(module, "login", fake_login)
-    monkeypatch.setattr(module, "build_client", lambda settings, token=None: fake)
+    monkeypatch.setattr(module, "build_client", lambda settings, token=None: None)
+    monkeypatch.setattr(module, "VaultHTTP", fake_transport)
     monkeypatch.setattr(module, "_READS", {})
     fake.logins = logins  # type: ignore[attr-defined]
     return fake
@@ -243,8 +245,8 @@ def test_reads_with_another_token_are_not_served_from_the_memo(vault: FakeVault)
 
 
 def test_a_token_that_cannot_be_a_header_never_reaches_the_message(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Settings built directly keep the newline that settings_from_options strips: the real hvac and requests
-    # then refuse the header before connecting, with an error that quotes it.
+    # Settings built directly keep the newline that settings_from_options strips: http.client would then refuse
+    # the header before connecting, with an error that quotes it.
     monkeypatch.setattr(module, "_READS", {})
     settings = VaultSettings(url="http://127.0.0.1:9", token=f"hvs.{CANARY}\n", retries=0)
     session = VaultSession(settings, None)
@@ -254,18 +256,10 @@ def test_a_token_that_cannot_be_a_header_never_reaches_the_message(monkeypatch: 
     assert "request header for Vault at http://127.0.0.1:9 is invalid" in str(caught.value)
 
 
-def test_an_unreachable_vault_during_renewal_keeps_the_cached_token(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    import requests.exceptions
-
-    def refuse() -> None:
-        raise requests.exceptions.ConnectionError("refused")
-
-    fake = SimpleNamespace(token="", auth=SimpleNamespace(token=SimpleNamespace(renew_self=refuse)))
-    monkeypatch.setattr(module, "build_client", lambda settings, token=None: fake)
+def test_an_unreachable_vault_during_renewal_keeps_the_cached_token(tmp_path: Path) -> None:
+    # The real transport against a closed loopback port.
     cache = TokenCache(tmp_path)
-    session = VaultSession(APPROLE, cache)
+    session = VaultSession(dataclasses.replace(APPROLE, url="http://127.0.0.1:9", retries=0), cache)
     due = IssuedToken("hvs.due", expires_at=time.time() + 600, renewable=True, ttl=3600)
     assert due.due_for_renewal()
     assert session._renew_if_due(due) is due
