@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 import pytest
@@ -14,6 +15,16 @@ sys.path.insert(0, str(ensure_collection_link()))
 pytest_plugins = ["harness.openbao_fixtures", "harness.sandbox_fixtures", "harness.hosts_fixtures"]
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Python's default SIGTERM ends the process without running fixture teardown, which would leave booted
+    # hosts, OpenBao and chronyd behind; as an interrupt, pytest tears everything down first.
+    signal.signal(signal.SIGTERM, _interrupt)
 
 
 @pytest.hookimpl(hookwrapper=True)
