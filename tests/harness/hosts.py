@@ -266,6 +266,57 @@ class ArchiveSlot:
         self._lock.close()
 
 
+class HostCgroup:
+    """A cgroup of the host's own in each hierarchy its systemd tracks services in (name=systemd, cgroup2).
+
+    Without one, every nspawn started from the same cgroup (with --keep-unit, or on a machine whose PID 1 is
+    not systemd) hands its container the same cgroup: the containers' systemds then create and remove the same
+    `system.slice/<unit>` directories, and a unit fails at random with "Failed at step CGROUP".
+    """
+
+    def __init__(self, machine: str) -> None:
+        self.paths: list[Path] = []
+        for hierarchy, own_path in _systemd_cgroup_hierarchies():
+            path = hierarchy / own_path.lstrip("/") / f"tradebot-{machine}"
+            try:
+                path.mkdir()
+            except OSError:
+                continue  # not delegated to us: nspawn shares our cgroup, as it did before
+            self.paths.append(path)
+
+    def wrap(self, argv: Sequence[str]) -> list[str]:
+        """argv, started inside this cgroup (the shell joins it, then execs argv in its place)."""
+        if not self.paths:
+            return list(argv)
+        join = "; ".join(f'echo $$ > "${index + 1}/cgroup.procs"' for index in range(len(self.paths)))
+        script = f'{join}; shift {len(self.paths)}; exec "$@"'
+        return ["sh", "-ec", script, "sh", *map(str, self.paths), *argv]
+
+    def remove(self) -> None:
+        for path in self.paths:
+            for directory, _dirs, _files in sorted(os.walk(path), key=lambda entry: -len(entry[0])):
+                with contextlib.suppress(OSError):
+                    os.rmdir(directory)
+        self.paths.clear()
+
+
+def _systemd_cgroup_hierarchies() -> list[tuple[Path, str]]:
+    """(mount point, this process's path in it) for the v1 name=systemd hierarchy and the cgroup2 one."""
+    mounts: dict[str, Path] = {}
+    for line in Path("/proc/self/mounts").read_text().splitlines():
+        fields = line.split()
+        if fields[2] == "cgroup2":
+            mounts.setdefault("", Path(fields[1]))
+        elif fields[2] == "cgroup" and "name=systemd" in fields[3].split(","):
+            mounts["name=systemd"] = Path(fields[1])
+    found = []
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        _number, controllers, own_path = line.split(":", 2)
+        if controllers in mounts:
+            found.append((mounts[controllers], own_path))
+    return found
+
+
 # --- the fleet ----------------------------------------------------------------------------------------------
 
 
@@ -292,6 +343,7 @@ class BotHostFleet:
         self.base_tree: Path | None = None
         self._processes: dict[str, ManagedProcess] = {}
         self._archive_slots: list[ArchiveSlot] = []
+        self._cgroups: list[HostCgroup] = []
         self.timings: dict[str, float] = {}
 
     # lifecycle
@@ -332,6 +384,8 @@ class BotHostFleet:
         assert self.base_tree is not None
         archives = ArchiveSlot(self.base_tree)
         self._archive_slots.append(archives)
+        cgroup = HostCgroup(host.machine)
+        self._cgroups.append(cgroup)
         sshd_config = self.workdir / f"{host.name}.sshd.conf"
         sshd_config.write_text(
             f"Port {host.ssh_port}\nListenAddress {host.address}\nPermitRootLogin prohibit-password\n"
@@ -354,7 +408,9 @@ class BotHostFleet:
             "--boot",
             "systemd.log_color=no",
         ]
-        self._processes[host.name] = ManagedProcess(argv, log_path=self.workdir / f"{host.name}.console.log")
+        self._processes[host.name] = ManagedProcess(
+            cgroup.wrap(argv), log_path=self.workdir / f"{host.name}.console.log"
+        )
 
     def _wait_ready(self, host: BotHost) -> None:
         process = self._processes[host.name]
@@ -385,6 +441,9 @@ class BotHostFleet:
         for slot in self._archive_slots:
             slot.release()
         self._archive_slots.clear()
+        for cgroup in self._cgroups:
+            cgroup.remove()
+        self._cgroups.clear()
 
     def __enter__(self) -> BotHostFleet:
         return self.start()

@@ -61,6 +61,14 @@ def test_every_host_runs_systemd_as_pid1_with_its_own_identity(bot_fleet: BotHos
     assert len(seen_ids) == len(bot_fleet.hosts), "hosts share a machine-id"
 
 
+def test_every_host_has_a_cgroup_of_its_own(bot_fleet: BotHostFleet) -> None:
+    # Shared, the hosts' systemds remove each other's unit cgroups and units fail at random at boot.
+    cgroups = {name: Path(f"/proc/{pid}/cgroup").read_text() for name, pid in bot_fleet.nspawn_pids().items()}
+    assert len(set(cgroups.values())) == len(bot_fleet.hosts), cgroups
+    for host in bot_fleet.hosts:
+        assert bot_fleet.run(host, "systemctl --failed --no-legend --plain").stdout == ""
+
+
 def test_ansible_reaches_every_host_over_ssh_with_the_inventory(bot_fleet: BotHostFleet, tmp_path: Path) -> None:
     inventory = bot_fleet.write_inventory(
         tmp_path / "inventory.yml", hostvars={"bot2": {"per_host": "only-bot2"}}, group_vars={"fleet_wide": "all"}
