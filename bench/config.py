@@ -21,6 +21,7 @@ class BenchConfig:
     keycheck_reps: int
     deploy_sizes: tuple[int, ...]  # part 3: container hosts
     micro_calls: int  # part 4: timed calls per variant
+    budget_minutes: int  # what the whole run should stay under
 
     @property
     def label(self) -> str:
@@ -35,6 +36,7 @@ FULL = BenchConfig(
     keycheck_reps=5,
     deploy_sizes=(1, 3, 6),
     micro_calls=200,
+    budget_minutes=20,
 )
 
 QUICK = BenchConfig(
@@ -45,4 +47,5 @@ QUICK = BenchConfig(
     keycheck_reps=3,
     deploy_sizes=(1,),
     micro_calls=50,
+    budget_minutes=3,
 )

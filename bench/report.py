@@ -393,7 +393,18 @@ def summary(config: BenchConfig, parts: Sequence[PartResult]) -> list[str]:
         lines.append(deploy_summary(by_name["deploy"], config))
     if "micro" in by_name:
         lines.append(micro_summary(by_name["micro"]))
+    lines.append(duration_summary(config, parts))
     return lines
+
+
+def duration_summary(config: BenchConfig, parts: Sequence[PartResult]) -> str:
+    spent = sum(part.seconds_spent for part in parts)
+    verdict = "within" if spent <= config.budget_minutes * 60 else "OVER"
+    each = ", ".join(f"{part.name} {part.seconds_spent / 60:.1f}" for part in parts)
+    return (
+        f"- This run took {spent / 60:.1f} min ({each}): {verdict} the {config.budget_minutes} min budget of "
+        f"a {config.label} run."
+    )
 
 
 def render(config: BenchConfig, machine: Mapping[str, str], parts: Sequence[PartResult], finished: str) -> str:

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from bench.audit import AuditWindow, traffic
-from bench.config import QUICK
+from bench.config import FULL, QUICK
 from bench.deploy import judge
-from bench.report import lookup_rows, lookup_verdict, render
+from bench.report import duration_summary, lookup_rows, lookup_verdict, render
 from bench.results import PartResult, Sample
 from bench.tables import markdown_table, samples_csv
 
@@ -124,6 +124,14 @@ def test_a_failed_run_shows_as_failed_not_as_a_figure() -> None:
     assert "**FAILED in this run:** 1. Vault lookups at fleet size" in text
     assert "ansible-playbook exited 2" in text
     assert "QUICK=1" in text
+
+
+@pytest.mark.parametrize(("minutes", "verdict"), [(19.5, "within"), (20.5, "OVER")])
+def test_the_report_says_whether_the_run_kept_its_time_budget(minutes: float, verdict: str) -> None:
+    lookups, deploy = PartResult("lookups", "1. x"), PartResult("deploy", "3. y")
+    lookups.seconds_spent, deploy.seconds_spent = (minutes - 5) * 60, 5 * 60
+    line = duration_summary(FULL, [lookups, deploy])
+    assert f"took {minutes:.1f} min (lookups {minutes - 5:.1f}, deploy 5.0): {verdict} the 20 min budget" in line
 
 
 def test_csv_has_one_row_per_sample_and_one_per_part_failure() -> None:
