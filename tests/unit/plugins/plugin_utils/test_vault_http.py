@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -21,15 +23,21 @@ from ansible_collections.tradebot.kucoin.plugins.plugin_utils.vault_http import 
     VaultHTTP,
     VaultHTTPError,
     VaultTransportError,
+    proxy_in_environment,
 )
+from harness.tls import TestCA
 
 CANARY = "Zq-LEAKCANARY-http"
+
+
+class RawReply(bytes):
+    """A whole HTTP reply, status line included, sent as it is."""
 
 
 class ScriptedVault:
     """Answers each request with the next (status, body, headers) of `script`; records what it was sent."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self.script: list[tuple[int, Any, dict[str, str]]] = []
         self.received: list[dict[str, Any]] = []
         self.release = threading.Event()  # a "hang" answer waits for this
@@ -46,6 +54,10 @@ class ScriptedVault:
                 if reply == "hang":
                     vault.release.wait(10)
                     return
+                if isinstance(reply, RawReply):  # exactly these bytes, then the connection closes
+                    self.wfile.write(reply)
+                    self.close_connection = True
+                    return
                 raw = reply if isinstance(reply, bytes) else json.dumps(reply).encode()
                 self.send_response(status)
                 for name, value in headers.items():
@@ -60,7 +72,9 @@ class ScriptedVault:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        if tls is not None:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True)
 
     def then(self, status: int, body: Any = None, **headers: str) -> ScriptedVault:
@@ -68,14 +82,25 @@ class ScriptedVault:
         return self
 
 
-@pytest.fixture
-def vault() -> Iterator[ScriptedVault]:
-    server = ScriptedVault()
+@contextmanager
+def scripted_vault(tls: ssl.SSLContext | None = None) -> Iterator[ScriptedVault]:
+    server = ScriptedVault(tls)
     server.thread.start()
-    yield server
-    server.release.set()
-    server.server.shutdown()
-    server.server.server_close()
+    try:
+        yield server
+    finally:
+        server.release.set()
+        server.server.shutdown()
+        server.server.server_close()
+
+
+@pytest.fixture
+def vault(monkeypatch: pytest.MonkeyPatch) -> Iterator[ScriptedVault]:
+    for name in list(os.environ):
+        if name.lower().endswith("_proxy"):  # a proxy in the caller's environment would take the requests
+            monkeypatch.delenv(name)
+    with scripted_vault() as server:
+        yield server
 
 
 @pytest.fixture
@@ -227,13 +252,120 @@ def test_plain_http_builds_no_tls_context(monkeypatch: pytest.MonkeyPatch, vault
     def refuse(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("a TLS context was built for plain http")
 
-    monkeypatch.setattr(vault_http.ssl, "create_default_context", refuse)
     monkeypatch.setattr(VaultHTTP, "_tls_context", refuse)
     transport(vault.url).get("secret/data/a")
 
 
+def test_a_chunked_reply_after_an_interim_answer(vault: ScriptedVault) -> None:
+    body = json.dumps({"data": {"data": {"k": "v" * 3000}}}).encode()
+    chunks = b"".join(b"%x;ext=1\r\n%s\r\n" % (len(part), part) for part in (body[:1000], body[1000:]))
+    vault.then(
+        200,
+        RawReply(
+            b"HTTP/1.1 100 Continue\r\n\r\n"
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+            + chunks
+            + b"0\r\nX-Trailer: 1\r\n\r\n"
+        ),
+    )
+    assert transport(vault.url).get("secret/data/a") == {"data": {"data": {"k": "v" * 3000}}}
+
+
+def test_a_reply_without_length_is_read_to_the_end(vault: ScriptedVault) -> None:
+    vault.then(200, RawReply(b'HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n{"data": {"x": 1}}'))
+    assert transport(vault.url).get("secret/data/a") == {"data": {"x": 1}}
+
+
+@pytest.mark.parametrize(
+    ("reply", "detail"),
+    [
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n{}", "the reply was cut short"),
+        (b"SSH-2.0-OpenSSH_9.2\r\n", "the reply is not HTTP/1.x"),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "a chunk size is unreadable"),
+        (b"", "the connection closed before a reply"),
+    ],
+    ids=["short", "not-http", "bad-chunk", "empty"],
+)
+def test_a_broken_reply_is_retried_then_reported(
+    vault: ScriptedVault, sleeps: list[float], reply: bytes, detail: str
+) -> None:
+    for _attempt in range(2):
+        vault.then(200, RawReply(reply))
+    with pytest.raises(VaultTransportError) as caught:
+        transport(vault.url, retries=1).get("secret/data/a")
+    assert str(caught.value) == f"Vault at {vault.url} is unreachable: {detail}"
+    assert sleeps == [0.3]
+
+
+def test_a_renewal_redirected_by_a_standby_keeps_its_method_and_body(vault: ScriptedVault) -> None:
+    vault.then(307, b"", Location="/v1/auth/token/renew-self").then(200, {"auth": {"lease_duration": 60}})
+    assert transport(vault.url).post("auth/token/renew-self", {"increment": "1h"}) == {"auth": {"lease_duration": 60}}
+    assert [(sent["method"], sent["body"]) for sent in vault.received] == [("POST", b'{"increment": "1h"}')] * 2
+    assert vault.received[1]["headers"]["X-Vault-Token"] == "hvs.t"
+
+
+def test_redirects_that_never_end(vault: ScriptedVault) -> None:
+    for _hop in range(6):
+        vault.then(307, b"", Location=f"{vault.url}/v1/secret/data/a")
+    with pytest.raises(VaultTransportError, match=r"is unreachable: more than 5 redirects$"):
+        transport(vault.url).get("secret/data/a")
+    assert len(vault.received) == 6
+
+
+def test_a_redirect_from_https_to_http_is_not_followed(tmp_path: Path) -> None:
+    # Following it would send the token in clear text.
+    ca = TestCA(tmp_path / "pki")
+    issued = ca.issue("127.0.0.1", server=True)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(issued.cert, issued.key)
+    with scripted_vault(context) as secure, scripted_vault() as plain:
+        secure.then(307, b"", Location=f"{plain.url}/v1/secret/data/a")
+        with pytest.raises(VaultTransportError) as caught:
+            transport(secure.url, ca_cert=str(ca.cert)).get("secret/data/a")
+        assert str(caught.value) == (
+            f"Vault at {secure.url} is unreachable: HTTP 307 to {plain.url}/v1/secret/data/a, not followed"
+        )
+        assert plain.received == []
+        secure.then(200, {"data": {"over": "tls"}})
+        assert transport(secure.url, ca_cert=str(ca.cert)).get("secret/data/a") == {"data": {"over": "tls"}}
+
+
+def test_requests_go_through_a_proxy_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, vault: ScriptedVault
+) -> None:
+    monkeypatch.setenv("HTTP_PROXY", vault.url)  # the scripted server plays the proxy
+    vault.then(200, {"data": {"via": "proxy"}})
+    assert transport("http://vault.invalid:8200").get("secret/data/a") == {"data": {"via": "proxy"}}
+    (sent,) = vault.received
+    assert sent["path"] == "http://vault.invalid:8200/v1/secret/data/a"
+    assert sent["headers"]["X-Vault-Token"] == "hvs.t"
+
+
+def test_no_proxy_bypasses_the_proxy(monkeypatch: pytest.MonkeyPatch, vault: ScriptedVault) -> None:
+    monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("no_proxy", "127.0.0.1")
+    vault.then(200, {"data": {"via": "direct"}})
+    assert transport(vault.url).get("secret/data/a") == {"data": {"via": "direct"}}
+    assert vault.received[0]["path"] == "/v1/secret/data/a"
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        ({}, False),
+        ({"NO_PROXY": "*", "no_proxy": "x"}, False),
+        ({"HTTPS_PROXY": ""}, False),
+        ({"HTTPS_PROXY": "http://p:3128"}, True),
+        ({"all_proxy": "socks5://p"}, True),
+    ],
+)
+def test_which_environments_hand_requests_to_urllib(environ: dict[str, str], expected: bool) -> None:
+    assert proxy_in_environment(environ) is expected
+
+
 READ_IN_A_FRESH_PROCESS = """
 import sys
+LOADED_ONLY_WHEN_NEEDED = ("hvac", "requests", "urllib3", "ssl", "http.client", "urllib.request")
 from ansible_collections.tradebot.kucoin.plugins.lookup import vault_credentials as lookup
 from ansible_collections.tradebot.kucoin.plugins.plugin_utils.vault_connection import VaultSettings
 from ansible_collections.tradebot.kucoin.plugins.plugin_utils import vault_credentials as utils
@@ -241,12 +373,13 @@ from ansible_collections.tradebot.kucoin.plugins.plugin_utils import vault_crede
 session = utils.VaultSession(VaultSettings(url=sys.argv[1], token="hvs.t", retries=0), None)
 result = utils.credentials(session, "kucoin/a", mount="secret", kv_version=2, version=None, fields=utils.FieldNames())
 assert lookup.LookupModule and result["api_key"] == "k", result
-print(",".join(name for name in ("hvac", "requests", "urllib3") if name in sys.modules))
+print(",".join(name for name in LOADED_ONLY_WHEN_NEEDED if name in sys.modules))
 """
 
 
-def test_a_read_imports_neither_hvac_nor_requests(vault: ScriptedVault) -> None:
-    # They cost every forked Ansible worker 60-100 ms of CPU; only a login may import them.
+def test_a_read_over_plain_http_imports_no_http_library(vault: ScriptedVault) -> None:
+    # Each forked Ansible worker pays for its imports: hvac with requests 60-100 ms of CPU (only a login may
+    # import them), urllib.request with http.client and ssl about 12 ms (only https and proxies need them).
     vault.then(200, {"data": {"data": {"api_key": "k", "api_secret": "s", "api_passphrase": "p"}, "metadata": {}}})
     collections = next(entry for entry in sys.path if entry.endswith("collections"))
     done = subprocess.run(
