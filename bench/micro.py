@@ -103,9 +103,16 @@ def measure(
     # Ours now has a cached token, as every worker after a run's first has.
     probe_workers(part, options, strategy.vault_path, cache_dir, max(5, config.micro_calls // 5))
     log("  one call per freshly forked worker: timed")
+    # The same over TLS, where each worker also loads ssl and a CA store, and every connection handshakes.
+    tls_options = {**options, "url": stack.tls_url, "ca_cert": stack.ca_cert}
+    ours.run([strategy.vault_path], variables={}, token_cache_dir=str(cache_dir), **tls_options)
+    probe_workers(part, tls_options, strategy.vault_path, cache_dir, max(5, config.micro_calls // 5), suffix="_https")
+    log("  the same over HTTPS: timed")
 
 
-def probe_workers(part: PartResult, options: dict[str, Any], term: str, cache_dir: Path, calls: int) -> None:
+def probe_workers(
+    part: PartResult, options: dict[str, Any], term: str, cache_dir: Path, calls: int, suffix: str = ""
+) -> None:
     params = {
         "collections_path": str(ensure_collection_link()),
         "options": options,
@@ -126,4 +133,4 @@ def probe_workers(part: PartResult, options: dict[str, Any], term: str, cache_di
         raise RuntimeError(f"worker probe failed: {probe.stderr.strip().splitlines()[-1:]}")
     for variant, calls_made in json.loads(probe.stdout).items():
         for index, call in enumerate(calls_made, start=1):
-            part.add(Sample("micro", f"{variant}_worker", 1, index, call["wall"], cpu_seconds=call["cpu"]))
+            part.add(Sample("micro", f"{variant}_worker{suffix}", 1, index, call["wall"], cpu_seconds=call["cpu"]))

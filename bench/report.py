@@ -261,8 +261,10 @@ MICRO_VARIANTS = (
 
 
 WORKER_VARIANTS = (
-    ("tradebot_worker", "tradebot.kucoin.vault_credentials"),
-    ("hashi_vault_worker", "community.hashi_vault.vault_kv2_get"),
+    ("tradebot_worker", "tradebot.kucoin.vault_credentials", "http"),
+    ("hashi_vault_worker", "community.hashi_vault.vault_kv2_get", "http"),
+    ("tradebot_worker_https", "tradebot.kucoin.vault_credentials", "https"),
+    ("hashi_vault_worker_https", "community.hashi_vault.vault_kv2_get", "https"),
 )
 
 
@@ -308,28 +310,32 @@ def micro_section(part: PartResult, config: BenchConfig) -> str:
         "What each host of a play pays instead: one call in a **freshly forked worker**, forked from a process "
         "that holds what `ansible-playbook`'s main process holds before it forks (ansible-core and the builtin "
         "routing, not the lookup plugins, hvac or requests), so the time includes loading the plugin and its "
-        "libraries. Ours finds a cached token, as every worker after a run's first does.",
+        "libraries. Ours finds a cached token, as every worker after a run's first does. Part 1's OpenBao "
+        "listens on plain HTTP; over HTTPS (the same server's TLS listener, a private CA) a worker of ours also "
+        "loads Python's ssl module and the CA file, which the anchor's libraries load either way, and each "
+        "connection adds a TLS handshake: one for ours, two (login and read) for the anchor.",
         "",
     ]
     worker_rows = []
-    anchor_cpu = median_field(part.select("hashi_vault_worker"), "cpu_seconds")
-    for key, label in WORKER_VARIANTS:
+    for key, label, scheme in WORKER_VARIANTS:
         samples = part.select(key)
+        anchor_cpu = median_field(part.select(f"hashi_vault_worker{key.partition('_worker')[2]}"), "cpu_seconds")
         if not samples:
-            worker_rows.append([label, FAILED, MISSING, MISSING, MISSING])
+            worker_rows.append([label, scheme, FAILED, MISSING, MISSING, MISSING])
             continue
         cpu = median_field(samples, "cpu_seconds")
         worker_rows.append(
             [
                 label,
+                scheme,
                 str(len(samples)),
                 tables.millis(median(ok_seconds(samples))),
                 tables.millis(cpu),
                 tables.times(ratio(cpu, anchor_cpu)),
             ]
         )
-    headers = ["call in a fresh worker", "calls", "median wall (ms)", "median CPU (ms)", "CPU x anchor"]
-    out += [markdown_table(headers, worker_rows, "lrrrr"), ""]
+    headers = ["call in a fresh worker", "Vault over", "calls", "median wall (ms)", "median CPU (ms)", "CPU x anchor"]
+    out += [markdown_table(headers, worker_rows, "llrrrr"), ""]
     if part.failed:
         out += [_failed_block(part)]
     return "\n".join(out)
@@ -377,8 +383,16 @@ def micro_summary(part: PartResult) -> str:
         line += (
             f" In a freshly forked Ansible worker, which is what each host of a play pays, one call costs "
             f"{tables.millis(ours_cpu)} ms of CPU for ours and {tables.millis(anchor_cpu)} ms for the anchor, "
-            "loading the plugin and its libraries included."
+            "loading the plugin and its libraries included"
         )
+        ours_tls = median_field(part.select("tradebot_worker_https"), "cpu_seconds")
+        anchor_tls = median_field(part.select("hashi_vault_worker_https"), "cpu_seconds")
+        if ours_tls is not None and anchor_tls is not None:
+            line += (
+                f"; over HTTPS {tables.millis(ours_tls)} ms against {tables.millis(anchor_tls)} ms "
+                f"({tables.times(ratio(ours_tls, anchor_tls))})"
+            )
+        line += "."
     return line
 
 

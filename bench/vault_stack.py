@@ -54,12 +54,23 @@ class VaultStack:
     def url(self) -> str:
         return self.bao.url
 
+    @property
+    def tls_url(self) -> str:
+        """The same server's TLS listener (its certificate signed by `ca_cert`)."""
+        assert self.bao.tls_url is not None
+        return self.bao.tls_url
+
+    @property
+    def ca_cert(self) -> str:
+        assert self.bao.ca_cert is not None
+        return str(self.bao.ca_cert)
+
     def stop(self) -> None:
         self.bao.stop()
 
 
 def start_vault_stack(workdir: Path, host_count: int) -> VaultStack:
-    bao = OpenBao(workdir).start()
+    bao = OpenBao(workdir, tls=True).start()  # plain HTTP for every part; part 4 also probes over HTTPS
     try:
         strategies = make_strategies(host_count)
         for strategy in strategies.values():
