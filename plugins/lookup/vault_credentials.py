@@ -347,6 +347,8 @@ options:
 notes:
   - The token cache file holds a live Vault token; it is the only file this plugin writes.
   - Errors are one line and never contain a secret value; a missing field is reported by field names only.
+  - Proxies come from C(HTTP_PROXY), C(HTTPS_PROXY) and C(NO_PROXY) (either case), as for curl and requests.
+    A standby's redirect to the active node is followed, but never from https to plain http.
 seealso:
   - module: tradebot.kucoin.key_check
 """
