@@ -90,8 +90,9 @@ def _header_is_safe(value: str) -> bool:
     return bool(value) and all(32 < ord(char) < 127 for char in value)
 
 
-def proxy_in_environment(environ: Mapping[str, str] = os.environ) -> bool:
+def proxy_in_environment(environ: Mapping[str, str] | None = None) -> bool:
     """Whether any *_proxy variable is set; urllib then decides, per scheme and NO_PROXY, what goes through it."""
+    environ = os.environ if environ is None else environ
     return any(
         name.lower().endswith("_proxy") and name.lower() != "no_proxy" and value for name, value in environ.items()
     )
@@ -295,13 +296,13 @@ def _read_reply(reply: Any) -> tuple[int, str, bytes]:
         status_line = _read_line(reply)
         if not status_line:
             raise MalformedReply("the connection closed before a reply")
-        version, _, rest = status_line.decode("latin-1").partition(" ")
+        version, _space, rest = status_line.decode("latin-1").partition(" ")
         code = rest[:3]
         if not version.startswith("HTTP/1.") or not code.isdigit():
             raise MalformedReply("the reply is not HTTP/1.x")
         fields: dict[str, str] = {}
         while (line := _read_line(reply)) not in (b"\r\n", b"\n", b""):
-            name, _, value = line.decode("latin-1").partition(":")
+            name, _colon, value = line.decode("latin-1").partition(":")
             fields[name.strip().lower()] = value.strip()
         if not 100 <= int(code) < 200:
             break
