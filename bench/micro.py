@@ -12,7 +12,7 @@ from typing import Any
 
 from bench.audit import AuditWindow
 from bench.config import BenchConfig
-from bench.results import PartResult, Sample
+from bench.results import PartResult, Sample, worker_variant
 from bench.vault_stack import AUTH_MOUNT, KV_MOUNT, VaultStack
 from harness.ansible import ensure_collection_link
 from harness.procs import REPO_ROOT
@@ -106,12 +106,12 @@ def measure(
     # The same over TLS, where each worker also loads ssl and a CA store, and every connection handshakes.
     tls_options = {**options, "url": stack.tls_url, "ca_cert": stack.ca_cert}
     ours.run([strategy.vault_path], variables={}, token_cache_dir=str(cache_dir), **tls_options)
-    probe_workers(part, tls_options, strategy.vault_path, cache_dir, max(5, config.micro_calls // 5), suffix="_https")
+    probe_workers(part, tls_options, strategy.vault_path, cache_dir, max(5, config.micro_calls // 5), "https")
     log("  the same over HTTPS: timed")
 
 
 def probe_workers(
-    part: PartResult, options: dict[str, Any], term: str, cache_dir: Path, calls: int, suffix: str = ""
+    part: PartResult, options: dict[str, Any], term: str, cache_dir: Path, calls: int, scheme: str = "http"
 ) -> None:
     params = {
         "collections_path": str(ensure_collection_link()),
@@ -133,4 +133,5 @@ def probe_workers(
         raise RuntimeError(f"worker probe failed: {probe.stderr.strip().splitlines()[-1:]}")
     for variant, calls_made in json.loads(probe.stdout).items():
         for index, call in enumerate(calls_made, start=1):
-            part.add(Sample("micro", f"{variant}_worker{suffix}", 1, index, call["wall"], cpu_seconds=call["cpu"]))
+            sample = Sample("micro", worker_variant(variant, scheme), 1, index, call["wall"], cpu_seconds=call["cpu"])
+            part.add(sample)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Mapping, Sequence
+from itertools import product
 from pathlib import Path
 
 from bench import tables
 from bench.config import BenchConfig
 from bench.lookups import ANCHOR, FLOOR, OURS, VARIANTS
-from bench.results import PartResult, median, median_field, ok_seconds, ratio
+from bench.results import PartResult, median, median_field, ok_seconds, ratio, worker_variant
 from bench.tables import FAILED, MISSING, markdown_table
 
 PLOT_NAME = "benchmarks.png"
@@ -260,12 +261,14 @@ MICRO_VARIANTS = (
 )
 
 
-WORKER_VARIANTS = (
-    ("tradebot_worker", "tradebot.kucoin.vault_credentials", "http"),
-    ("hashi_vault_worker", "community.hashi_vault.vault_kv2_get", "http"),
-    ("tradebot_worker_https", "tradebot.kucoin.vault_credentials", "https"),
-    ("hashi_vault_worker_https", "community.hashi_vault.vault_kv2_get", "https"),
+WORKER_LOOKUPS = (
+    ("tradebot", "tradebot.kucoin.vault_credentials"),
+    ("hashi_vault", "community.hashi_vault.vault_kv2_get"),
 )
+
+
+def _worker_cpu(part: PartResult, lookup: str, scheme: str) -> float | None:
+    return median_field(part.select(worker_variant(lookup, scheme)), "cpu_seconds")
 
 
 def _percentile(values: Sequence[float], which: int) -> float | None:
@@ -317,9 +320,9 @@ def micro_section(part: PartResult, config: BenchConfig) -> str:
         "",
     ]
     worker_rows = []
-    for key, label, scheme in WORKER_VARIANTS:
-        samples = part.select(key)
-        anchor_cpu = median_field(part.select(f"hashi_vault_worker{key.partition('_worker')[2]}"), "cpu_seconds")
+    for scheme, (lookup, label) in product(("http", "https"), WORKER_LOOKUPS):
+        samples = part.select(worker_variant(lookup, scheme))
+        anchor_cpu = _worker_cpu(part, "hashi_vault", scheme)
         if not samples:
             worker_rows.append([label, scheme, FAILED, MISSING, MISSING, MISSING])
             continue
@@ -377,16 +380,14 @@ def micro_summary(part: PartResult) -> str:
         f"- One lookup call in a warm process: {tables.millis(ours)} ms, against {tables.millis(floor)} ms for "
         f"the direct `hvac` read it wraps ({tables.times(ratio(ours, floor))})."
     )
-    ours_cpu = median_field(part.select("tradebot_worker"), "cpu_seconds")
-    anchor_cpu = median_field(part.select("hashi_vault_worker"), "cpu_seconds")
+    ours_cpu, anchor_cpu = _worker_cpu(part, "tradebot", "http"), _worker_cpu(part, "hashi_vault", "http")
     if ours_cpu is not None and anchor_cpu is not None:
         line += (
             f" In a freshly forked Ansible worker, which is what each host of a play pays, one call costs "
             f"{tables.millis(ours_cpu)} ms of CPU for ours and {tables.millis(anchor_cpu)} ms for the anchor, "
             "loading the plugin and its libraries included"
         )
-        ours_tls = median_field(part.select("tradebot_worker_https"), "cpu_seconds")
-        anchor_tls = median_field(part.select("hashi_vault_worker_https"), "cpu_seconds")
+        ours_tls, anchor_tls = _worker_cpu(part, "tradebot", "https"), _worker_cpu(part, "hashi_vault", "https")
         if ours_tls is not None and anchor_tls is not None:
             line += (
                 f"; over HTTPS {tables.millis(ours_tls)} ms against {tables.millis(anchor_tls)} ms "

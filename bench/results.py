@@ -24,6 +24,11 @@ class Sample:
     note: str = ""
 
 
+def worker_variant(lookup: str, scheme: str) -> str:
+    """The sample name of part 4's fresh-worker probe of `lookup` (tradebot | hashi_vault) over http or https."""
+    return f"{lookup}_worker" + ("_https" if scheme == "https" else "")
+
+
 @dataclass
 class PartResult:
     """A part's samples and, when it could not be measured, why (the report prints FAILED with it)."""
