@@ -1,80 +1,86 @@
 # Copyright: (c) 2026, tradebot.kucoin contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""One login per auth method, and the identity that keys a cached token (never a secret in clear)."""
+"""Logging in to Vault with hvac, once per auth method.
+
+Only the worker that logs in imports this module (and hvac under it); workers that reuse the cached token
+never load it.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import re
-import time
-from typing import Any, NamedTuple
+from typing import Any
 
-from ansible_collections.tradebot.kucoin.plugins.plugin_utils.vault_connection import VaultSettings
-
-_ERRORS_HEADER = re.compile(r"\d+ errors? occurred:")
-REASON_LIMIT = 300
+from ansible_collections.tradebot.kucoin.plugins.plugin_utils.vault_connection import (
+    RETRY_STATUSES,
+    HvacMissingError,
+    VaultSettings,
+)
+from ansible_collections.tradebot.kucoin.plugins.plugin_utils.vault_http import (
+    HEADER,
+    SETUP,
+    TIMEOUT,
+    TLS,
+    UNREACHABLE,
+    transport_message,
+)
+from ansible_collections.tradebot.kucoin.plugins.plugin_utils.vault_kv import describe_vault_down, vault_reason
+from ansible_collections.tradebot.kucoin.plugins.plugin_utils.vault_token_cache import IssuedToken, token_from_auth
 
 
 class VaultLoginError(Exception):
     """Login refused or impossible; the message names the method and mount, never a credential."""
 
 
-# NamedTuples rather than dataclasses here and for the other small records: a dataclass costs every forked
-# Ansible worker ~0.5 ms to build, a NamedTuple a fraction of that.
-class IssuedToken(NamedTuple):
-    token: str
-    expires_at: float  # epoch seconds; 0 means the token does not expire
-    renewable: bool
-    ttl: int = 0  # the lease duration it was issued or last renewed with
-
-    def __repr__(self) -> str:  # never the token
-        return f"IssuedToken(expires_at={self.expires_at}, renewable={self.renewable}, ttl={self.ttl})"
-
-    def usable(self, now: float | None = None, margin: float = 30.0) -> bool:
-        return self.expires_at == 0 or self.expires_at - (now or time.time()) > margin
-
-    def due_for_renewal(self, now: float | None = None) -> bool:
-        """Past the first half of its life: renew before workers start failing on an expired token."""
-        if self.expires_at == 0 or self.ttl == 0:
-            return False
-        return self.expires_at - (now or time.time()) < self.ttl / 2
+def log_in(settings: VaultSettings) -> IssuedToken:
+    """Build a client and log in; every failure, transport ones included, is a one-line VaultLoginError."""
+    client = build_client(settings)
+    try:
+        return login(client, settings)
+    except OSError as exc:  # requests' errors, and its bare OSError for a missing certificate file
+        raise VaultLoginError(describe_transport_error(exc, settings.url)) from None
 
 
-def token_from_auth(auth: dict[str, Any], now: float | None = None) -> IssuedToken:
-    ttl = int(auth.get("lease_duration") or 0)
-    return IssuedToken(
-        token=auth["client_token"],
-        expires_at=(now or time.time()) + ttl if ttl else 0,
-        renewable=bool(auth.get("renewable")),
-        ttl=ttl,
+def build_client(settings: VaultSettings, token: str | None = None) -> Any:
+    """An hvac client, for a login, whose session retries connection errors and 412/500/502/503 with backoff."""
+    try:
+        import hvac
+        import requests
+        from requests.adapters import HTTPAdapter
+        from urllib3.util.retry import Retry
+    except ImportError:
+        raise HvacMissingError("hvac") from None
+
+    session = requests.Session()
+    if settings.retries > 0:
+        retry = Retry(
+            total=settings.retries,
+            connect=settings.retries,
+            read=settings.retries,
+            status=settings.retries,
+            backoff_factor=0.3,
+            status_forcelist=RETRY_STATUSES,
+            allowed_methods=None,  # Vault logins are POSTs; retrying them is safe (no side effect but a token)
+            raise_on_status=False,
+        )
+        adapter = HTTPAdapter(max_retries=retry)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+    cert = None
+    if settings.client_cert:
+        cert = (settings.client_cert, settings.client_key) if settings.client_key else settings.client_cert
+    # hvac prefers a given session's own verify/cert over its arguments, so set them here.
+    session.verify = settings.verify
+    session.cert = cert
+    return hvac.Client(
+        url=settings.url,
+        # "" rather than None: hvac would otherwise pick up VAULT_TOKEN or ~/.vault-token behind our back.
+        token=token or "",
+        namespace=settings.namespace,
+        verify=settings.verify,
+        cert=cert,
+        timeout=settings.timeout,
+        session=session,
     )
-
-
-def identity(settings: VaultSettings) -> str:
-    """Who logs in: part of the cache key, so two roles or users never share a token.
-
-    Secret-bearing parts (secret_id, password, jwt) are hashed in, so a rotated credential gets a new entry.
-    """
-    method = settings.auth_method
-    parts = [settings.url, settings.namespace or "", method, settings.auth_mount]
-    if method == "token":
-        # Never cached on disk, but it keys the per-worker read memo: two tokens must not share reads.
-        parts += [_digest(settings.token)]
-    elif method == "approle":
-        parts += [settings.role_id or "", _digest(settings.secret_id)]
-    elif method == "userpass":
-        parts += [settings.username or "", _digest(settings.password)]
-    elif method == "jwt":
-        parts += [settings.role or "", _digest(settings.jwt)]
-    elif method == "kubernetes":
-        parts += [settings.role or "", settings.kubernetes_token_path]
-    elif method == "cert":
-        parts += [settings.role or "", settings.client_cert or ""]
-    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
-
-
-def _digest(value: str | None) -> str:
-    return hashlib.sha256((value or "").encode()).hexdigest()
 
 
 def _read_service_account_token(path: str) -> str:
@@ -121,25 +127,31 @@ def login(client: Any, settings: VaultSettings) -> IssuedToken:
     return token_from_auth(reply["auth"])
 
 
-def vault_reason(exc: BaseException) -> str:
-    """Vault's own error text without hvac's ", on post <url>" suffix."""
-    errors = getattr(exc, "errors", None)
-    text = "; ".join(str(error) for error in errors) if errors else str(exc).split(", on ", 1)[0]
-    # A proxy's HTML error page arrives here whole: keep the line readable.
-    text = _one_line(text)[:REASON_LIMIT]
-    # hvac renders an error without a message as "None, on get <url>".
-    return text if text and text != "None" else type(exc).__name__
+def describe_transport_error(exc: BaseException, url: str) -> str:
+    """A requests error raised by hvac during a login, in the words the stdlib transport uses for reads."""
+    import requests.exceptions
+
+    if not isinstance(exc, requests.exceptions.RequestException):
+        # requests raises a bare OSError, before connecting, for a CA bundle or client certificate it cannot find.
+        return transport_message(SETUP, url, str(exc))
+    if isinstance(exc, requests.exceptions.SSLError):
+        return transport_message(TLS, url, _innermost(exc))
+    if isinstance(exc, requests.exceptions.Timeout):
+        return transport_message(TIMEOUT, url)
+    if isinstance(exc, requests.exceptions.InvalidHeader):
+        return transport_message(HEADER, url)  # its own text quotes the header value, which may be the token
+    return transport_message(UNREACHABLE, url, _innermost(exc))
 
 
-def _one_line(text: str) -> str:
-    """Vault's multi-error format ("1 error occurred:\n\t* permission denied\n") as one line."""
-    lines = (line.strip().lstrip("*").strip() for line in text.splitlines())
-    return "; ".join(line for line in lines if line and not _ERRORS_HEADER.fullmatch(line))
-
-
-def describe_vault_down(exc: BaseException, url: str) -> str:
-    """HTTP 503: Vault says whether it is sealed; anything else is maintenance or standby trouble."""
-    reason = vault_reason(exc)
-    if "sealed" in reason.lower():
-        return f"Vault at {url} is sealed"
-    return f"Vault at {url} is unavailable ({reason})"
+def _innermost(exc: BaseException) -> str:
+    """The root cause's text: requests nests urllib3 errors several layers deep."""
+    seen = exc
+    for _depth in range(16):  # bounded: a cycle in a hand-made chain must not hang the lookup
+        candidates = (seen.__cause__, getattr(seen, "reason", None), seen.args[0] if seen.args else None)
+        deeper = next((c for c in candidates if isinstance(c, BaseException)), None)
+        if deeper is None:
+            break
+        seen = deeper
+    text = str(seen)
+    # urllib3 wraps reasons as "<object at 0x..>: reason"; keep the reason.
+    return text.rsplit(": ", 1)[-1] if "object at 0x" in text else text

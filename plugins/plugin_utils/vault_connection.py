@@ -1,17 +1,20 @@
 # Copyright: (c) 2026, tradebot.kucoin contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Vault connection settings, and the hvac client built from them for a login (controller side only)."""
+"""Vault connection settings, resolved from the lookup's options (controller side only)."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
+
+from ansible_collections.tradebot.kucoin.plugins.plugin_utils.record import Record
 
 AUTH_METHODS = ("token", "approle", "userpass", "jwt", "cert", "kubernetes", "none")
 RETRY_STATUSES = (412, 500, 502, 503)
 FALSE_STRINGS = {"", "0", "false", "no", "off", "n", "f"}
+KUBERNETES_TOKEN_PATH = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+CREDENTIAL_FIELDS = ("token", "secret_id", "password", "jwt")
 
 
 class VaultConfigError(Exception):
@@ -32,27 +35,66 @@ def hvac_installed() -> bool:
         return False
 
 
-@dataclass(frozen=True)
-class VaultSettings:
+class VaultSettings(Record):
+    __slots__ = (  # noqa: RUF023  # the order repr shows
+        "url",
+        "auth_method",
+        "mount_point",
+        "namespace",
+        "ca_cert",
+        "validate_certs",
+        "client_cert",
+        "client_key",
+        "timeout",
+        "retries",
+        "token",
+        "role_id",
+        "secret_id",
+        "username",
+        "password",
+        "jwt",
+        "role",
+        "kubernetes_token_path",
+    )
     url: str
-    auth_method: str = "token"
-    mount_point: str | None = None
-    namespace: str | None = None
-    ca_cert: str | None = None
-    validate_certs: bool = True
-    client_cert: str | None = None
-    client_key: str | None = None
-    timeout: float = 30.0
-    retries: int = 3
-    # Credentials: excluded from repr so a stray debug print cannot show them.
-    token: str | None = field(default=None, repr=False)
-    role_id: str | None = None
-    secret_id: str | None = field(default=None, repr=False)
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)
-    jwt: str | None = field(default=None, repr=False)
-    role: str | None = None
-    kubernetes_token_path: str = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+    auth_method: str
+    mount_point: str | None
+    namespace: str | None
+    ca_cert: str | None
+    validate_certs: bool
+    client_cert: str | None
+    client_key: str | None
+    timeout: float
+    retries: int
+    token: str | None
+    role_id: str | None
+    secret_id: str | None
+    username: str | None
+    password: str | None
+    jwt: str | None
+    role: str | None
+    kubernetes_token_path: str
+    _defaults: ClassVar[dict[str, Any]] = {
+        "auth_method": "token",
+        "mount_point": None,
+        "namespace": None,
+        "ca_cert": None,
+        "validate_certs": True,
+        "client_cert": None,
+        "client_key": None,
+        "timeout": 30.0,
+        "retries": 3,
+        "token": None,
+        "role_id": None,
+        "secret_id": None,
+        "username": None,
+        "password": None,
+        "jwt": None,
+        "role": None,
+        "kubernetes_token_path": KUBERNETES_TOKEN_PATH,
+    }
+    # Credentials: left out of repr, so a stray debug print cannot show them.
+    _hidden: ClassVar[frozenset[str]] = frozenset(CREDENTIAL_FIELDS)
 
     @property
     def auth_mount(self) -> str:
@@ -139,48 +181,5 @@ def settings_from_options(get: Callable[[str], Any], environ: dict[str, str] | N
         password=get("password"),
         jwt=get("jwt"),
         role=get("role"),
-        kubernetes_token_path=get("kubernetes_token_path") or VaultSettings.kubernetes_token_path,
-    )
-
-
-def build_client(settings: VaultSettings, token: str | None = None) -> Any:
-    """An hvac client, for a login, whose session retries connection errors and 412/500/502/503 with backoff."""
-    try:
-        import hvac
-        import requests
-        from requests.adapters import HTTPAdapter
-        from urllib3.util.retry import Retry
-    except ImportError:
-        raise HvacMissingError("hvac") from None
-
-    session = requests.Session()
-    if settings.retries > 0:
-        retry = Retry(
-            total=settings.retries,
-            connect=settings.retries,
-            read=settings.retries,
-            status=settings.retries,
-            backoff_factor=0.3,
-            status_forcelist=RETRY_STATUSES,
-            allowed_methods=None,  # Vault logins are POSTs; retrying them is safe (no side effect but a token)
-            raise_on_status=False,
-        )
-        adapter = HTTPAdapter(max_retries=retry)
-        session.mount("http://", adapter)
-        session.mount("https://", adapter)
-    cert = None
-    if settings.client_cert:
-        cert = (settings.client_cert, settings.client_key) if settings.client_key else settings.client_cert
-    # hvac prefers a given session's own verify/cert over its arguments, so set them here.
-    session.verify = settings.verify
-    session.cert = cert
-    return hvac.Client(
-        url=settings.url,
-        # "" rather than None: hvac would otherwise pick up VAULT_TOKEN or ~/.vault-token behind our back.
-        token=token or "",
-        namespace=settings.namespace,
-        verify=settings.verify,
-        cert=cert,
-        timeout=settings.timeout,
-        session=session,
+        kubernetes_token_path=get("kubernetes_token_path") or KUBERNETES_TOKEN_PATH,
     )

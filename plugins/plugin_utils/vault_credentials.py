@@ -4,16 +4,10 @@
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, ClassVar
 
-from ansible_collections.tradebot.kucoin.plugins.plugin_utils.vault_auth import (
-    IssuedToken,
-    VaultLoginError,
-    identity,
-    login,
-    token_from_auth,
-)
-from ansible_collections.tradebot.kucoin.plugins.plugin_utils.vault_connection import VaultSettings, build_client
+from ansible_collections.tradebot.kucoin.plugins.plugin_utils.record import Record
+from ansible_collections.tradebot.kucoin.plugins.plugin_utils.vault_connection import VaultSettings
 from ansible_collections.tradebot.kucoin.plugins.plugin_utils.vault_http import (
     VaultHTTP,
     VaultHTTPError,
@@ -23,10 +17,14 @@ from ansible_collections.tradebot.kucoin.plugins.plugin_utils.vault_kv import (
     SecretVersion,
     VaultPermissionDenied,
     VaultReadError,
-    describe_transport_error,
     read_secret,
 )
-from ansible_collections.tradebot.kucoin.plugins.plugin_utils.vault_token_cache import TokenCache
+from ansible_collections.tradebot.kucoin.plugins.plugin_utils.vault_token_cache import (
+    IssuedToken,
+    TokenCache,
+    identity,
+    token_from_auth,
+)
 
 APIS = ("spot", "futures")
 DEFAULT_KEY_VERSION = 2
@@ -36,12 +34,16 @@ DEFAULT_API = "spot"
 _READS: dict[tuple[str, str, str, int, int | None], SecretVersion] = {}
 
 
-class FieldNames(NamedTuple):
-    api_key: str = "api_key"
-    api_secret: str = "api_secret"
-    api_passphrase: str = "api_passphrase"
-    key_version: str = "key_version"
-    api: str = "api"
+class FieldNames(Record):
+    """Names of the Vault fields that hold each credential."""
+
+    __slots__ = ("api_key", "api_secret", "api_passphrase", "key_version", "api")  # noqa: RUF023  # positional order
+    api_key: str
+    api_secret: str
+    api_passphrase: str
+    key_version: str
+    api: str
+    _defaults: ClassVar[dict[str, Any]] = {name: name for name in __slots__}
 
 
 class CredentialError(Exception):
@@ -92,12 +94,12 @@ class VaultSession:
         return renewed
 
     def _login(self) -> IssuedToken:
-        client = build_client(self.settings)  # imports hvac: only here, once per run
+        # Imported here: the login code, and hvac under it, loads only in the worker that logs in.
+        from ansible_collections.tradebot.kucoin.plugins.plugin_utils import vault_auth
+
         try:
-            return login(client, self.settings)
-        except OSError as exc:  # requests' errors, and its bare OSError for a missing certificate file
-            raise CredentialError(describe_transport_error(exc, self.settings.url)) from None
-        except VaultLoginError as exc:
+            return vault_auth.log_in(self.settings)
+        except vault_auth.VaultLoginError as exc:
             raise CredentialError(str(exc)) from None
 
     def _use(self, issued: IssuedToken) -> None:

@@ -4,22 +4,19 @@
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+import re
+from typing import Any
 
-from ansible_collections.tradebot.kucoin.plugins.plugin_utils.vault_auth import describe_vault_down, vault_reason
+from ansible_collections.tradebot.kucoin.plugins.plugin_utils.record import Record
 from ansible_collections.tradebot.kucoin.plugins.plugin_utils.vault_http import (
-    HEADER,
-    SETUP,
-    TIMEOUT,
-    TLS,
-    UNREACHABLE,
     VaultHTTP,
     VaultHTTPError,
     VaultTransportError,
-    transport_message,
 )
 
 FORBIDDEN, NOT_FOUND, UNAVAILABLE = 403, 404, 503
+REASON_LIMIT = 300
+_ERRORS_HEADER = re.compile(r"\d+ errors? occurred:")
 
 
 class VaultReadError(Exception):
@@ -30,7 +27,8 @@ class VaultPermissionDenied(VaultReadError):
     pass
 
 
-class SecretVersion(NamedTuple):
+class SecretVersion(Record):
+    __slots__ = ("data", "version")
     data: dict[str, Any]
     version: int | None  # None for KV v1
 
@@ -121,31 +119,25 @@ def _kv_mismatch(http: VaultHTTP, mount: str, kv_version: int) -> str | None:
     return None
 
 
-def describe_transport_error(exc: BaseException, url: str) -> str:
-    """A requests error raised by hvac during a login, in the words the stdlib transport uses for reads."""
-    import requests.exceptions
-
-    if not isinstance(exc, requests.exceptions.RequestException):
-        # requests raises a bare OSError, before connecting, for a CA bundle or client certificate it cannot find.
-        return transport_message(SETUP, url, str(exc))
-    if isinstance(exc, requests.exceptions.SSLError):
-        return transport_message(TLS, url, _innermost(exc))
-    if isinstance(exc, requests.exceptions.Timeout):
-        return transport_message(TIMEOUT, url)
-    if isinstance(exc, requests.exceptions.InvalidHeader):
-        return transport_message(HEADER, url)  # its own text quotes the header value, which may be the token
-    return transport_message(UNREACHABLE, url, _innermost(exc))
+def vault_reason(exc: BaseException) -> str:
+    """Vault's own error text without hvac's ", on post <url>" suffix."""
+    errors = getattr(exc, "errors", None)
+    text = "; ".join(str(error) for error in errors) if errors else str(exc).split(", on ", 1)[0]
+    # A proxy's HTML error page arrives here whole: keep the line readable.
+    text = _one_line(text)[:REASON_LIMIT]
+    # hvac renders an error without a message as "None, on get <url>".
+    return text if text and text != "None" else type(exc).__name__
 
 
-def _innermost(exc: BaseException) -> str:
-    """The root cause's text: requests nests urllib3 errors several layers deep."""
-    seen = exc
-    for _depth in range(16):  # bounded: a cycle in a hand-made chain must not hang the lookup
-        candidates = (seen.__cause__, getattr(seen, "reason", None), seen.args[0] if seen.args else None)
-        deeper = next((c for c in candidates if isinstance(c, BaseException)), None)
-        if deeper is None:
-            break
-        seen = deeper
-    text = str(seen)
-    # urllib3 wraps reasons as "<object at 0x..>: reason"; keep the reason.
-    return text.rsplit(": ", 1)[-1] if "object at 0x" in text else text
+def _one_line(text: str) -> str:
+    """Vault's multi-error format ("1 error occurred:\n\t* permission denied\n") as one line."""
+    lines = (line.strip().lstrip("*").strip() for line in text.splitlines())
+    return "; ".join(line for line in lines if line and not _ERRORS_HEADER.fullmatch(line))
+
+
+def describe_vault_down(exc: BaseException, url: str) -> str:
+    """HTTP 503: Vault says whether it is sealed; anything else is maintenance or standby trouble."""
+    reason = vault_reason(exc)
+    if "sealed" in reason.lower():
+        return f"Vault at {url} is sealed"
+    return f"Vault at {url} is unavailable ({reason})"

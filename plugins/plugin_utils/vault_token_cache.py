@@ -2,6 +2,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """A token shared by every forked Ansible worker: one 0600 file per identity in a 0700 per-user directory.
 
+Also the token record itself (IssuedToken) and the identity that keys it (never a secret in clear).
+
 Ansible runs lookups in short-lived forks, so a token kept in memory dies with its fork; without this file
 a playbook over 200 hosts logs in 200 times. An exclusive flock per identity makes concurrent forks wait
 for the one that logs in, then reuse its token.
@@ -11,16 +13,75 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import stat
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, ClassVar
 
-from ansible_collections.tradebot.kucoin.plugins.plugin_utils.vault_auth import IssuedToken
+from ansible_collections.tradebot.kucoin.plugins.plugin_utils.record import Record
+from ansible_collections.tradebot.kucoin.plugins.plugin_utils.vault_connection import VaultSettings
 
 DEFAULT_CACHE_DIR = "~/.cache/tradebot.kucoin/vault"
+
+
+class IssuedToken(Record):
+    __slots__ = ("token", "expires_at", "renewable", "ttl")  # noqa: RUF023  # positional order
+    token: str
+    expires_at: float  # epoch seconds; 0 means the token does not expire
+    renewable: bool
+    ttl: int  # the lease duration it was issued or last renewed with
+    _defaults: ClassVar[dict[str, Any]] = {"ttl": 0}
+    _hidden: ClassVar[frozenset[str]] = frozenset({"token"})  # never in repr
+
+    def usable(self, now: float | None = None, margin: float = 30.0) -> bool:
+        return self.expires_at == 0 or self.expires_at - (now or time.time()) > margin
+
+    def due_for_renewal(self, now: float | None = None) -> bool:
+        """Past the first half of its life: renew before workers start failing on an expired token."""
+        if self.expires_at == 0 or self.ttl == 0:
+            return False
+        return self.expires_at - (now or time.time()) < self.ttl / 2
+
+
+def token_from_auth(auth: dict[str, Any], now: float | None = None) -> IssuedToken:
+    ttl = int(auth.get("lease_duration") or 0)
+    return IssuedToken(
+        token=auth["client_token"],
+        expires_at=(now or time.time()) + ttl if ttl else 0,
+        renewable=bool(auth.get("renewable")),
+        ttl=ttl,
+    )
+
+
+def identity(settings: VaultSettings) -> str:
+    """Who logs in: part of the cache key, so two roles or users never share a token.
+
+    Secret-bearing parts (secret_id, password, jwt) are hashed in, so a rotated credential gets a new entry.
+    """
+    method = settings.auth_method
+    parts = [settings.url, settings.namespace or "", method, settings.auth_mount]
+    if method == "token":
+        # Never cached on disk, but it keys the per-worker read memo: two tokens must not share reads.
+        parts += [_digest(settings.token)]
+    elif method == "approle":
+        parts += [settings.role_id or "", _digest(settings.secret_id)]
+    elif method == "userpass":
+        parts += [settings.username or "", _digest(settings.password)]
+    elif method == "jwt":
+        parts += [settings.role or "", _digest(settings.jwt)]
+    elif method == "kubernetes":
+        parts += [settings.role or "", settings.kubernetes_token_path]
+    elif method == "cert":
+        parts += [settings.role or "", settings.client_cert or ""]
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+
+def _digest(value: str | None) -> str:
+    return hashlib.sha256((value or "").encode()).hexdigest()
 
 
 class TokenCacheError(Exception):

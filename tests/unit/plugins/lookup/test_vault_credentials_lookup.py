@@ -92,7 +92,7 @@ def test_defaults_agree_with_the_code() -> None:
     assert OPTIONS["kv_version"]["default"] == 2
     assert OPTIONS["auth_method"]["default"] == "token"
     assert OPTIONS["token_file"]["default"] == ".vault-token"
-    assert OPTIONS["kubernetes_token_path"]["default"] == vault_connection.VaultSettings.kubernetes_token_path
+    assert OPTIONS["kubernetes_token_path"]["default"] == vault_connection.KUBERNETES_TOKEN_PATH
     field_defaults = {
         name: OPTIONS[f"{name}_field"]["default"]
         for name in ("api_key", "api_secret", "api_passphrase", "key_version", "api")

@@ -1,102 +1,28 @@
-"""identity(), IssuedToken timing, and login()'s error lines (fake hvac client, real hvac exceptions)."""
+"""login()'s error lines (fake hvac client, real hvac exceptions), the hvac client, and requests' errors."""
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import hvac.exceptions
 import pytest
+import requests.exceptions
+import urllib3.exceptions
 
 from ansible_collections.tradebot.kucoin.plugins.plugin_utils.vault_auth import (
-    IssuedToken,
     VaultLoginError,
-    identity,
+    build_client,
+    describe_transport_error,
+    log_in,
     login,
-    token_from_auth,
-    vault_reason,
 )
 from ansible_collections.tradebot.kucoin.plugins.plugin_utils.vault_connection import VaultSettings
 
+URL = "http://vault:8200"
 SECRET_ID = "Zq-LEAKCANARY-unit-secret-id"
 APPROLE = VaultSettings(url="http://vault:8200", auth_method="approle", role_id="role-a", secret_id=SECRET_ID)
-
-
-def test_identity_is_stable_and_a_hash() -> None:
-    assert identity(APPROLE) == identity(dataclasses.replace(APPROLE))
-    assert len(identity(APPROLE)) == 64
-    int(identity(APPROLE), 16)
-
-
-@pytest.mark.parametrize(
-    "change",
-    [
-        {"role_id": "role-b"},
-        {"secret_id": "another-secret-id"},
-        {"url": "http://other:8200"},
-        {"namespace": "team"},
-        {"mount_point": "ci-approle"},
-    ],
-)
-def test_identity_differs_per_role_secret_and_server(change: dict[str, str]) -> None:
-    assert identity(dataclasses.replace(APPROLE, **change)) != identity(APPROLE)
-
-
-def test_identity_separates_methods_and_users() -> None:
-    alice = VaultSettings(url="u", auth_method="userpass", username="alice", password="pw")
-    bob = dataclasses.replace(alice, username="bob")
-    rotated = dataclasses.replace(alice, password="pw2")
-    jwt_a = VaultSettings(url="u", auth_method="jwt", role="r", jwt="a.b.c")
-    jwt_b = dataclasses.replace(jwt_a, jwt="a.b.d")
-    k8s_a = VaultSettings(url="u", auth_method="kubernetes", role="r", kubernetes_token_path="/a")
-    k8s_b = dataclasses.replace(k8s_a, role="s")
-    cert_a = VaultSettings(url="u", auth_method="cert", client_cert="/a.pem")
-    cert_b = dataclasses.replace(cert_a, client_cert="/b.pem")
-    keys = [identity(s) for s in (alice, bob, rotated, jwt_a, jwt_b, k8s_a, k8s_b, cert_a, cert_b)]
-    assert len(set(keys)) == len(keys)
-
-
-def test_identity_differs_per_token() -> None:
-    # Tokens are never cached on disk, but the identity also keys the per-worker read memo.
-    one = VaultSettings(url="u", token="hvs.one")
-    assert identity(one) != identity(dataclasses.replace(one, token="hvs.two"))
-    assert "hvs.one" not in identity(one)
-
-
-def test_identity_holds_no_secret_in_clear() -> None:
-    key = identity(APPROLE)
-    assert SECRET_ID not in key
-    assert "role-a" not in key
-
-
-def test_issued_token_usable_until_the_margin() -> None:
-    now = 1_000_000.0
-    assert IssuedToken("t", expires_at=0, renewable=False).usable(now)  # never expires
-    assert IssuedToken("t", expires_at=now + 31, renewable=False).usable(now)
-    assert not IssuedToken("t", expires_at=now + 29, renewable=False).usable(now)
-    assert not IssuedToken("t", expires_at=now - 1, renewable=False).usable(now)
-
-
-def test_due_for_renewal_after_half_its_life() -> None:
-    now = 1_000_000.0
-    assert not IssuedToken("t", expires_at=now + 3000, renewable=True, ttl=3600).due_for_renewal(now)
-    assert IssuedToken("t", expires_at=now + 1000, renewable=True, ttl=3600).due_for_renewal(now)
-    assert not IssuedToken("t", expires_at=0, renewable=True, ttl=3600).due_for_renewal(now)
-    assert not IssuedToken("t", expires_at=now + 10, renewable=True, ttl=0).due_for_renewal(now)
-
-
-def test_issued_token_repr_hides_the_token() -> None:
-    assert "hvs.secret" not in repr(IssuedToken("hvs.secret", expires_at=0, renewable=False))
-
-
-def test_token_from_auth() -> None:
-    issued = token_from_auth({"client_token": "t", "lease_duration": 600, "renewable": True}, now=100.0)
-    assert (issued.token, issued.expires_at, issued.renewable, issued.ttl) == ("t", 700.0, True, 600)
-    forever = token_from_auth({"client_token": "t", "lease_duration": 0}, now=100.0)
-    assert forever.expires_at == 0
-    assert not forever.renewable
 
 
 class FakeMethod:
@@ -118,7 +44,7 @@ def approle_client(outcome: Any) -> tuple[Any, FakeMethod]:
 
 def test_approle_login_uses_the_mount_and_returns_the_token() -> None:
     client, method = approle_client({"auth": {"client_token": "hvs.new", "lease_duration": 60, "renewable": True}})
-    issued = login(client, dataclasses.replace(APPROLE, mount_point="ci/approle"))
+    issued = login(client, APPROLE.replace(mount_point="ci/approle"))
     assert issued.token == "hvs.new"
     assert method.calls == [{"role_id": "role-a", "secret_id": SECRET_ID, "mount_point": "ci/approle"}]
 
@@ -145,7 +71,7 @@ def test_sealed_vault_during_login() -> None:
 def test_unknown_namespace_during_login() -> None:
     client, _method = approle_client(hvac.exceptions.InvalidPath("namespace not found", errors=["namespace not found"]))
     with pytest.raises(VaultLoginError, match=r"^unknown Vault namespace 'nope' \(login with auth method approle\)$"):
-        login(client, dataclasses.replace(APPROLE, namespace="nope"))
+        login(client, APPROLE.replace(namespace="nope"))
 
 
 def test_login_without_a_token_in_the_reply() -> None:
@@ -187,18 +113,81 @@ def test_cert_login_posts_the_role_name() -> None:
     assert calls == [("auth/cert/login", {"name": "bot"})]
 
 
-def test_vault_reason_is_one_line() -> None:
-    multi = hvac.exceptions.Forbidden(errors=["1 error occurred:\n\t* permission denied\n\n"])
-    assert vault_reason(multi) == "permission denied"
-    two = hvac.exceptions.InvalidRequest(errors=["2 errors occurred:\n\t* a\n\t* b\n\n"])
-    assert vault_reason(two) == "a; b"
-    assert vault_reason(hvac.exceptions.InternalServerError("boom, on get http://x/v1/y")) == "boom"
-    assert vault_reason(hvac.exceptions.InternalServerError()) == "InternalServerError"
-    assert vault_reason(hvac.exceptions.InvalidPath(None, url="http://x/v1/y", method="get")) == "InvalidPath"
+def test_client_ignores_vault_token_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # hvac reads VAULT_TOKEN and ~/.vault-token when given None; the plugin decides that itself.
+    monkeypatch.setenv("VAULT_TOKEN", "hvs.env-token")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / ".vault-token").write_text("hvs.file-token")
+    client = build_client(VaultSettings(url="http://127.0.0.1:1", auth_method="approle"))
+    assert client.token in ("", None)
+    assert build_client(VaultSettings(url="http://127.0.0.1:1"), token="hvs.given").token == "hvs.given"
 
 
-def test_vault_reason_of_a_whole_html_page_is_bounded() -> None:
-    page = "<html><body>" + "<p>bad gateway</p>\n" * 100 + "</body></html>"
-    reason = vault_reason(hvac.exceptions.BadGateway(page, url="http://x/v1/y", method="get"))
-    assert reason.startswith("<html><body><p>bad gateway</p>; <p>bad gateway</p>")
-    assert len(reason) == 300
+def test_client_session_carries_tls_settings_and_retries() -> None:
+    settings = VaultSettings(
+        url="https://vault:8200",
+        ca_cert="/ca.pem",
+        client_cert="/c.pem",
+        client_key="/k.pem",
+        retries=4,
+        namespace="team",
+    )
+    client = build_client(settings)
+    session = client.session
+    assert session.verify == "/ca.pem"
+    assert session.cert == ("/c.pem", "/k.pem")
+    retry = session.get_adapter("https://vault:8200").max_retries
+    assert retry.total == 4
+    assert set(retry.status_forcelist) == {412, 500, 502, 503}
+    assert client.adapter.namespace == "team"
+
+
+def test_no_retries_means_no_retry_adapter() -> None:
+    client = build_client(VaultSettings(url="http://vault:8200", retries=0))
+    assert client.session.get_adapter("http://vault:8200").max_retries.total == 0
+
+
+def _wrapped(reason: BaseException, outer: type[requests.exceptions.RequestException]) -> BaseException:
+    """Shaped like requests' own errors: outer(MaxRetryError(reason))."""
+    return outer(urllib3.exceptions.MaxRetryError(None, "/v1/secret/data/x", reason))
+
+
+def test_describe_refused_connection() -> None:
+    reason = urllib3.exceptions.NewConnectionError(None, "Failed to establish a new connection")
+    reason.__cause__ = ConnectionRefusedError(111, "Connection refused")
+    message = describe_transport_error(_wrapped(reason, requests.exceptions.ConnectionError), URL)
+    assert message == f"Vault at {URL} is unreachable: [Errno 111] Connection refused"
+
+
+def test_describe_tls_failure() -> None:
+    reason = urllib3.exceptions.SSLError("certificate verify failed: self-signed certificate in certificate chain")
+    message = describe_transport_error(_wrapped(reason, requests.exceptions.SSLError), URL)
+    assert message.startswith(f"TLS failure talking to Vault at {URL}: ")
+    assert "certificate verify failed" in message
+    assert message.endswith("(check ca_cert / VAULT_CACERT)")
+
+
+def test_describe_timeout() -> None:
+    message = describe_transport_error(requests.exceptions.ReadTimeout("read timed out"), URL)
+    assert message == f"Vault at {URL} did not answer in time"
+
+
+def test_an_invalid_header_is_described_without_its_value() -> None:
+    # requests quotes the offending header value, and X-Vault-Token carries the token.
+    with pytest.raises(requests.exceptions.InvalidHeader) as caught:
+        requests.Request("GET", URL, headers={"X-Vault-Token": "hvs.Zq-LEAKCANARY\n"}).prepare()
+    assert "Zq-LEAKCANARY" in str(caught.value)
+    message = describe_transport_error(caught.value, URL)
+    assert "Zq-LEAKCANARY" not in message
+    assert (
+        message == f"a request header for Vault at {URL} is invalid (a line break or space in the token or namespace?)"
+    )
+
+
+def test_log_in_reports_an_unreachable_vault_in_one_line() -> None:
+    # Port 9 (discard) is closed here: requests' connection error, translated, never a traceback.
+    settings = APPROLE.replace(url="http://127.0.0.1:9", retries=0)
+    with pytest.raises(VaultLoginError) as caught:
+        log_in(settings)
+    assert str(caught.value).startswith("Vault at http://127.0.0.1:9 is unreachable: ")
+    assert SECRET_ID not in str(caught.value)

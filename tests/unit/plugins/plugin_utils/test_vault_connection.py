@@ -1,4 +1,4 @@
-"""settings_from_options: required options, VAULT_SKIP_VERIFY, ~/.vault-token, and the hvac client it builds."""
+"""settings_from_options: required options, VAULT_SKIP_VERIFY, ~/.vault-token; VaultSettings' repr."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import pytest
 from ansible_collections.tradebot.kucoin.plugins.plugin_utils.vault_connection import (
     VaultConfigError,
     VaultSettings,
-    build_client,
     read_token_file,
     settings_from_options,
 )
@@ -163,37 +162,3 @@ def test_auth_mount_defaults_to_the_method_and_trims_slashes() -> None:
 def test_repr_never_shows_credentials() -> None:
     settings = VaultSettings(url="u", token="Zq-t", secret_id="Zq-s", password="Zq-p", jwt="Zq-j")
     assert "Zq-" not in repr(settings)
-
-
-def test_client_ignores_vault_token_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    # hvac reads VAULT_TOKEN and ~/.vault-token when given None; the plugin decides that itself.
-    monkeypatch.setenv("VAULT_TOKEN", "hvs.env-token")
-    monkeypatch.setenv("HOME", str(tmp_path))
-    (tmp_path / ".vault-token").write_text("hvs.file-token")
-    client = build_client(VaultSettings(url="http://127.0.0.1:1", auth_method="approle"))
-    assert client.token in ("", None)
-    assert build_client(VaultSettings(url="http://127.0.0.1:1"), token="hvs.given").token == "hvs.given"
-
-
-def test_client_session_carries_tls_settings_and_retries() -> None:
-    settings = VaultSettings(
-        url="https://vault:8200",
-        ca_cert="/ca.pem",
-        client_cert="/c.pem",
-        client_key="/k.pem",
-        retries=4,
-        namespace="team",
-    )
-    client = build_client(settings)
-    session = client.session
-    assert session.verify == "/ca.pem"
-    assert session.cert == ("/c.pem", "/k.pem")
-    retry = session.get_adapter("https://vault:8200").max_retries
-    assert retry.total == 4
-    assert set(retry.status_forcelist) == {412, 500, 502, 503}
-    assert client.adapter.namespace == "team"
-
-
-def test_no_retries_means_no_retry_adapter() -> None:
-    client = build_client(VaultSettings(url="http://vault:8200", retries=0))
-    assert client.session.get_adapter("http://vault:8200").max_retries.total == 0

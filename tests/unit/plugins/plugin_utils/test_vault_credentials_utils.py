@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from ansible_collections.tradebot.kucoin.plugins.plugin_utils import vault_auth
 from ansible_collections.tradebot.kucoin.plugins.plugin_utils import vault_credentials as module
-from ansible_collections.tradebot.kucoin.plugins.plugin_utils.vault_auth import IssuedToken
 from ansible_collections.tradebot.kucoin.plugins.plugin_utils.vault_connection import VaultSettings
 from ansible_collections.tradebot.kucoin.plugins.plugin_utils.vault_credentials import (
     CredentialError,
@@ -20,7 +19,7 @@ from ansible_collections.tradebot.kucoin.plugins.plugin_utils.vault_credentials 
 )
 from ansible_collections.tradebot.kucoin.plugins.plugin_utils.vault_http import VaultHTTPError
 from ansible_collections.tradebot.kucoin.plugins.plugin_utils.vault_kv import SecretVersion, VaultReadError
-from ansible_collections.tradebot.kucoin.plugins.plugin_utils.vault_token_cache import TokenCache
+from ansible_collections.tradebot.kucoin.plugins.plugin_utils.vault_token_cache import IssuedToken, TokenCache
 
 CANARY = "Zq-LEAKCANARY-unit"
 
@@ -157,7 +156,7 @@ def vault(monkeypatch: pytest.MonkeyPatch) -> FakeVault:
     fake = FakeVault()
     logins: list[str] = []
 
-    def fake_login(client: Any, settings: VaultSettings) -> IssuedToken:
+    def fake_log_in(settings: VaultSettings) -> IssuedToken:
         token = f"hvs.{len(logins) + 1}"
         logins.append(token)
         fake.valid.add(token)
@@ -167,8 +166,7 @@ def vault(monkeypatch: pytest.MonkeyPatch) -> FakeVault:
         fake.token = token
         return fake
 
-    monkeypatch.setattr(module, "login", fake_login)
-    monkeypatch.setattr(module, "build_client", lambda settings, token=None: None)
+    monkeypatch.setattr(vault_auth, "log_in", fake_log_in)
     monkeypatch.setattr(module, "VaultHTTP", fake_transport)
     monkeypatch.setattr(module, "_READS", {})
     fake.logins = logins  # type: ignore[attr-defined]
@@ -259,7 +257,7 @@ def test_a_token_that_cannot_be_a_header_never_reaches_the_message(monkeypatch: 
 def test_an_unreachable_vault_during_renewal_keeps_the_cached_token(tmp_path: Path) -> None:
     # The real transport against a closed loopback port.
     cache = TokenCache(tmp_path)
-    session = VaultSession(dataclasses.replace(APPROLE, url="http://127.0.0.1:9", retries=0), cache)
+    session = VaultSession(APPROLE.replace(url="http://127.0.0.1:9", retries=0), cache)
     due = IssuedToken("hvs.due", expires_at=time.time() + 600, renewable=True, ttl=3600)
     assert due.due_for_renewal()
     assert session._renew_if_due(due) is due

@@ -1,12 +1,11 @@
-"""read_secret's error mapping by status code (a fake transport raising VaultHTTPError) and transport errors."""
+"""read_secret's error mapping by status code (a fake transport raising VaultHTTPError) and vault_reason."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import hvac.exceptions
 import pytest
-import requests.exceptions
-import urllib3.exceptions
 
 from ansible_collections.tradebot.kucoin.plugins.plugin_utils.vault_connection import VaultSettings
 from ansible_collections.tradebot.kucoin.plugins.plugin_utils.vault_http import VaultHTTP, VaultHTTPError
@@ -14,9 +13,9 @@ from ansible_collections.tradebot.kucoin.plugins.plugin_utils.vault_kv import (
     SecretVersion,
     VaultPermissionDenied,
     VaultReadError,
-    describe_transport_error,
     mount_kv_version,
     read_secret,
+    vault_reason,
 )
 
 URL = "http://vault:8200"
@@ -185,44 +184,24 @@ def test_mount_kv_version() -> None:
     assert mount_kv_version(other, "pki") is None
 
 
-def _wrapped(reason: BaseException, outer: type[requests.exceptions.RequestException]) -> BaseException:
-    """Shaped like requests' own errors: outer(MaxRetryError(reason))."""
-    return outer(urllib3.exceptions.MaxRetryError(None, "/v1/secret/data/x", reason))
-
-
-def test_describe_refused_connection() -> None:
-    reason = urllib3.exceptions.NewConnectionError(None, "Failed to establish a new connection")
-    reason.__cause__ = ConnectionRefusedError(111, "Connection refused")
-    message = describe_transport_error(_wrapped(reason, requests.exceptions.ConnectionError), URL)
-    assert message == f"Vault at {URL} is unreachable: [Errno 111] Connection refused"
-
-
-def test_describe_tls_failure() -> None:
-    reason = urllib3.exceptions.SSLError("certificate verify failed: self-signed certificate in certificate chain")
-    message = describe_transport_error(_wrapped(reason, requests.exceptions.SSLError), URL)
-    assert message.startswith(f"TLS failure talking to Vault at {URL}: ")
-    assert "certificate verify failed" in message
-    assert message.endswith("(check ca_cert / VAULT_CACERT)")
-
-
-def test_describe_timeout() -> None:
-    message = describe_transport_error(requests.exceptions.ReadTimeout("read timed out"), URL)
-    assert message == f"Vault at {URL} did not answer in time"
-
-
-def test_an_invalid_header_is_described_without_its_value() -> None:
-    # requests quotes the offending header value, and X-Vault-Token carries the token.
-    with pytest.raises(requests.exceptions.InvalidHeader) as caught:
-        requests.Request("GET", URL, headers={"X-Vault-Token": "hvs.Zq-LEAKCANARY\n"}).prepare()
-    assert "Zq-LEAKCANARY" in str(caught.value)
-    message = describe_transport_error(caught.value, URL)
-    assert "Zq-LEAKCANARY" not in message
-    assert (
-        message == f"a request header for Vault at {URL} is invalid (a line break or space in the token or namespace?)"
-    )
-
-
 def test_a_secret_repr_names_fields_but_no_value() -> None:
     shown = repr(SecretVersion(SECRET, 4))
     assert "LEAKCANARY" not in shown
     assert shown == "SecretVersion(fields=['api_key', 'api_secret'], version=4)"
+
+
+def test_vault_reason_is_one_line() -> None:
+    multi = hvac.exceptions.Forbidden(errors=["1 error occurred:\n\t* permission denied\n\n"])
+    assert vault_reason(multi) == "permission denied"
+    two = hvac.exceptions.InvalidRequest(errors=["2 errors occurred:\n\t* a\n\t* b\n\n"])
+    assert vault_reason(two) == "a; b"
+    assert vault_reason(hvac.exceptions.InternalServerError("boom, on get http://x/v1/y")) == "boom"
+    assert vault_reason(hvac.exceptions.InternalServerError()) == "InternalServerError"
+    assert vault_reason(hvac.exceptions.InvalidPath(None, url="http://x/v1/y", method="get")) == "InvalidPath"
+
+
+def test_vault_reason_of_a_whole_html_page_is_bounded() -> None:
+    page = "<html><body>" + "<p>bad gateway</p>\n" * 100 + "</body></html>"
+    reason = vault_reason(hvac.exceptions.BadGateway(page, url="http://x/v1/y", method="get"))
+    assert reason.startswith("<html><body><p>bad gateway</p>; <p>bad gateway</p>")
+    assert len(reason) == 300

@@ -1,4 +1,4 @@
-"""TokenCache: private directory and files, exclusive locking across processes, tolerant loading."""
+"""TokenCache (private files, locking across processes, tolerant loading), IssuedToken timing and identity()."""
 
 from __future__ import annotations
 
@@ -12,8 +12,14 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.tradebot.kucoin.plugins.plugin_utils import vault_token_cache
-from ansible_collections.tradebot.kucoin.plugins.plugin_utils.vault_auth import IssuedToken
-from ansible_collections.tradebot.kucoin.plugins.plugin_utils.vault_token_cache import TokenCache, TokenCacheError
+from ansible_collections.tradebot.kucoin.plugins.plugin_utils.vault_connection import VaultSettings
+from ansible_collections.tradebot.kucoin.plugins.plugin_utils.vault_token_cache import (
+    IssuedToken,
+    TokenCache,
+    TokenCacheError,
+    identity,
+    token_from_auth,
+)
 
 KEY = "a" * 64
 TOKEN = IssuedToken("hvs.cached", expires_at=1_900_000_000.5, renewable=True, ttl=3600)
@@ -183,3 +189,82 @@ def test_concurrent_workers_log_in_once(tmp_path: Path) -> None:
     assert len(winners) == 1
     stored = json.loads((tmp_path / "cache" / f"{KEY}.json").read_text())
     assert stored["token"] == f"hvs.{winners[0]}"
+
+
+SECRET_ID = "Zq-LEAKCANARY-unit-secret-id"
+APPROLE = VaultSettings(url="http://vault:8200", auth_method="approle", role_id="role-a", secret_id=SECRET_ID)
+
+
+def test_identity_is_stable_and_a_hash() -> None:
+    assert identity(APPROLE) == identity(APPROLE.replace())
+    assert len(identity(APPROLE)) == 64
+    int(identity(APPROLE), 16)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"role_id": "role-b"},
+        {"secret_id": "another-secret-id"},
+        {"url": "http://other:8200"},
+        {"namespace": "team"},
+        {"mount_point": "ci-approle"},
+    ],
+)
+def test_identity_differs_per_role_secret_and_server(change: dict[str, str]) -> None:
+    assert identity(APPROLE.replace(**change)) != identity(APPROLE)
+
+
+def test_identity_separates_methods_and_users() -> None:
+    alice = VaultSettings(url="u", auth_method="userpass", username="alice", password="pw")
+    bob = alice.replace(username="bob")
+    rotated = alice.replace(password="pw2")
+    jwt_a = VaultSettings(url="u", auth_method="jwt", role="r", jwt="a.b.c")
+    jwt_b = jwt_a.replace(jwt="a.b.d")
+    k8s_a = VaultSettings(url="u", auth_method="kubernetes", role="r", kubernetes_token_path="/a")
+    k8s_b = k8s_a.replace(role="s")
+    cert_a = VaultSettings(url="u", auth_method="cert", client_cert="/a.pem")
+    cert_b = cert_a.replace(client_cert="/b.pem")
+    keys = [identity(s) for s in (alice, bob, rotated, jwt_a, jwt_b, k8s_a, k8s_b, cert_a, cert_b)]
+    assert len(set(keys)) == len(keys)
+
+
+def test_identity_differs_per_token() -> None:
+    # Tokens are never cached on disk, but the identity also keys the per-worker read memo.
+    one = VaultSettings(url="u", token="hvs.one")
+    assert identity(one) != identity(one.replace(token="hvs.two"))
+    assert "hvs.one" not in identity(one)
+
+
+def test_identity_holds_no_secret_in_clear() -> None:
+    key = identity(APPROLE)
+    assert SECRET_ID not in key
+    assert "role-a" not in key
+
+
+def test_issued_token_usable_until_the_margin() -> None:
+    now = 1_000_000.0
+    assert IssuedToken("t", expires_at=0, renewable=False).usable(now)  # never expires
+    assert IssuedToken("t", expires_at=now + 31, renewable=False).usable(now)
+    assert not IssuedToken("t", expires_at=now + 29, renewable=False).usable(now)
+    assert not IssuedToken("t", expires_at=now - 1, renewable=False).usable(now)
+
+
+def test_due_for_renewal_after_half_its_life() -> None:
+    now = 1_000_000.0
+    assert not IssuedToken("t", expires_at=now + 3000, renewable=True, ttl=3600).due_for_renewal(now)
+    assert IssuedToken("t", expires_at=now + 1000, renewable=True, ttl=3600).due_for_renewal(now)
+    assert not IssuedToken("t", expires_at=0, renewable=True, ttl=3600).due_for_renewal(now)
+    assert not IssuedToken("t", expires_at=now + 10, renewable=True, ttl=0).due_for_renewal(now)
+
+
+def test_issued_token_repr_hides_the_token() -> None:
+    assert "hvs.secret" not in repr(IssuedToken("hvs.secret", expires_at=0, renewable=False))
+
+
+def test_token_from_auth() -> None:
+    issued = token_from_auth({"client_token": "t", "lease_duration": 600, "renewable": True}, now=100.0)
+    assert (issued.token, issued.expires_at, issued.renewable, issued.ttl) == ("t", 700.0, True, 600)
+    forever = token_from_auth({"client_token": "t", "lease_duration": 0}, now=100.0)
+    assert forever.expires_at == 0
+    assert not forever.renewable
