@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,3 +50,16 @@ QUICK = BenchConfig(
     micro_calls=50,
     budget_minutes=3,
 )
+
+
+SYSTEM_PYTHON = Path("/usr/bin/python3")
+
+
+def module_python() -> str:
+    """The Python that the template task's modules (stat, copy) run with.
+
+    The system's, which is what Ansible's interpreter discovery picks on a Debian host and what the modules
+    would meet on a real one; the benchmark's own Python only where there is none. Either way all three
+    variants run the same modules with it: only the lookup, in the controller's workers, differs.
+    """
+    return str(SYSTEM_PYTHON) if SYSTEM_PYTHON.exists() else sys.executable

@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import resource
 import shutil
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from bench.audit import AuditWindow
-from bench.config import PLAYBOOKS, BenchConfig
+from bench.config import PLAYBOOKS, BenchConfig, module_python
 from bench.results import PartResult, Sample
 from bench.vault_stack import AUTH_MOUNT, KV_MOUNT, VaultStack, host_names
 from harness.ansible import run_playbook
@@ -45,7 +44,7 @@ def write_inventory(path: Path, stack: VaultStack, hosts: list[str], variant: Va
             "hosts": host_vars,
             "vars": {
                 "ansible_connection": "local",
-                "ansible_python_interpreter": sys.executable,
+                "ansible_python_interpreter": module_python(),
                 "vault_url": stack.url,
                 "vault_role_id": stack.role_id,
                 "vault_secret_id": stack.secret_id,

@@ -11,6 +11,8 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
+from bench.config import module_python
+
 
 def _cpu_model() -> str:
     try:
@@ -102,6 +104,14 @@ def load_average() -> str:
         return "unknown"
 
 
+def _python_version(python: str) -> str:
+    try:
+        done = subprocess.run([python, "--version"], capture_output=True, text=True, timeout=30, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return f"unknown ({python})"
+    return f"{done.stdout.split()[-1]} ({python})"
+
+
 def describe() -> dict[str, str]:
     return {
         "Date (UTC)": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M"),
@@ -110,6 +120,7 @@ def describe() -> dict[str, str]:
         "Memory": _memory_gib(),
         "OS": f"{_os_name()} (kernel {platform.release()})",
         "Python": f"{platform.python_version()} ({sys.executable})",
+        "Python of the fleet play's modules": _python_version(module_python()),
         "ansible-core": _version("ansible-core"),
         "ansible (package)": _version("ansible"),
         "Ansible forks": _ansible_forks(),

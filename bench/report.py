@@ -125,7 +125,8 @@ def lookup_section(part: PartResult, config: BenchConfig) -> str:
         f"`{OURS.label}`, with `{ANCHOR.label}` (the anchor, from the `ansible` package), and with the "
         "credentials as plain inventory variables (the floor: what Ansible costs without Vault). Both Vault "
         "variants log in with AppRole to the same OpenBao; the template binds the lookup's result once, so "
-        "each variant evaluates its lookup once per host.",
+        "each variant evaluates its lookup once per host. The template's modules (`stat`, `copy`) run with "
+        "the system Python, as interpreter discovery would pick on a Debian host (see the machine table).",
         "",
         f"Wall time is the median of {config.fleet_reps} runs of `ansible-playbook` per size and variant, "
         "taken in rotating order after one untimed warm-up run of each. Every run is **cold**: a fresh output "

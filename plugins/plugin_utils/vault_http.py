@@ -6,8 +6,9 @@ Ansible evaluates a lookup in a fresh fork per host, so every import is paid onc
 in requests, urllib3 and charset_normalizer (60-100 ms of CPU); even urllib.request with http.client and ssl
 costs about 12 ms in a template task's worker, which has loaded none of them. A worker that reuses the cached
 token needs one request, so requests go over a plain socket here, with ssl loaded only for https://.
-When a proxy is configured in the environment, urllib sends them instead: it honours the *_PROXY and NO_PROXY
-variables exactly as other tools do.
+When a proxy is configured in the environment, urllib sends them instead (vault_proxy): it honours the
+*_PROXY and NO_PROXY variables exactly as other tools do. The TLS context is built in vault_tls; both
+modules load only when needed.
 """
 
 from __future__ import annotations
@@ -79,11 +80,6 @@ class VaultHTTPError(Exception):
 
 class MalformedReply(OSError):
     """The peer's answer is not HTTP/1.x as this client reads it."""
-
-
-def _no_key_password() -> bytes:
-    # Without a callback OpenSSL would prompt on the terminal for an encrypted key, inside an Ansible worker.
-    return b""
 
 
 def _header_is_safe(value: str) -> bool:
@@ -219,68 +215,18 @@ class VaultHTTP:
     def _send_through_proxy(
         self, method: str, target: str, body: bytes | None, headers: dict[str, str]
     ) -> tuple[int, bytes]:
-        import http.client
-        import urllib.error
-        import urllib.request
+        # Imported here, like vault_tls: a worker that talks to Vault directly never compiles it.
+        from ansible_collections.tradebot.kucoin.plugins.plugin_utils.vault_proxy import send_through_proxy
 
-        opener = urllib.request.OpenerDirector()
-        handlers: list[urllib.request.BaseHandler] = [
-            urllib.request.ProxyHandler(),  # HTTP(S)_PROXY and NO_PROXY, as requests and curl read them
-            urllib.request.HTTPHandler(),
-            urllib.request.HTTPDefaultErrorHandler(),
-            urllib.request.HTTPRedirectHandler(),
-            urllib.request.HTTPErrorProcessor(),
-        ]
-        if urlsplit(target).scheme == "https":
-            handlers.append(urllib.request.HTTPSHandler(context=self._tls_context()))
-        for handler in handlers:
-            opener.add_handler(handler)
-        request = urllib.request.Request(target, data=body, headers=headers, method=method)  # noqa: S310
-        try:
-            with opener.open(request, timeout=self.settings.timeout) as reply:
-                return reply.status, reply.read()
-        except urllib.error.HTTPError as exc:
-            try:
-                return exc.code, exc.read()
-            except (OSError, http.client.HTTPException):
-                return exc.code, b""
-            finally:
-                exc.close()
-        except http.client.HTTPException as exc:
-            raise MalformedReply(str(exc) or type(exc).__name__) from None
+        context = self._tls_context() if urlsplit(target).scheme == "https" else None
+        return send_through_proxy(method, target, body, headers, timeout=self.settings.timeout, context=context)
 
     def _tls_context(self) -> ssl.SSLContext:
-        if self._context is not None:
-            return self._context
-        import ssl
+        if self._context is None:
+            from ansible_collections.tradebot.kucoin.plugins.plugin_utils.vault_tls import tls_context
 
-        settings = self.settings
-        for path, what in (
-            (settings.ca_cert if settings.validate_certs else None, "a suitable TLS CA certificate bundle"),
-            (settings.client_cert, "the TLS certificate file"),
-            (settings.client_key, "the TLS key file"),
-        ):
-            if path and not os.path.exists(path):
-                raise VaultTransportError(
-                    transport_message(SETUP, self.url, f"Could not find {what}, invalid path: {path}")
-                )
-        try:
-            if settings.validate_certs:
-                ca_cert = settings.ca_cert
-                in_directory = bool(ca_cert) and os.path.isdir(str(ca_cert))
-                context = ssl.create_default_context(
-                    cafile=None if in_directory else ca_cert, capath=ca_cert if in_directory else None
-                )
-            else:
-                context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-                context.check_hostname = False
-                context.verify_mode = ssl.CERT_NONE
-            if settings.client_cert:
-                context.load_cert_chain(settings.client_cert, settings.client_key, password=_no_key_password)
-        except (ssl.SSLError, OSError) as exc:
-            raise VaultTransportError(transport_message(SETUP, self.url, str(exc))) from None
-        self._context = context
-        return context
+            self._context = tls_context(self.settings)
+        return self._context
 
 
 def _read_line(reply: Any) -> bytes:

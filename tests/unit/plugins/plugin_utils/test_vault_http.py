@@ -368,6 +368,8 @@ import sys
 LOADED_ONLY_WHEN_NEEDED = (
     "hvac", "requests", "urllib3", "ssl", "http.client", "urllib.request",
     "ansible_collections.tradebot.kucoin.plugins.plugin_utils.vault_auth",
+    "ansible_collections.tradebot.kucoin.plugins.plugin_utils.vault_tls",
+    "ansible_collections.tradebot.kucoin.plugins.plugin_utils.vault_proxy",
 )
 from ansible_collections.tradebot.kucoin.plugins.lookup import vault_credentials as lookup
 from ansible_collections.tradebot.kucoin.plugins.plugin_utils.vault_connection import VaultSettings
@@ -382,8 +384,9 @@ print(",".join(name for name in LOADED_ONLY_WHEN_NEEDED if name in sys.modules))
 
 def test_a_read_over_plain_http_imports_no_http_library_nor_login_code(vault: ScriptedVault) -> None:
     # Each forked Ansible worker pays for its imports: hvac with requests 60-100 ms of CPU (only a login may
-    # import them), urllib.request with http.client and ssl about 12 ms (only https and proxies need them), and
-    # our own login code about 2 ms (a worker that reuses the cached token never logs in).
+    # import them), urllib.request with http.client and ssl about 12 ms (only https and proxies need them, and
+    # so do our vault_tls and vault_proxy), and our own login code about 2 ms (a worker that reuses the cached
+    # token never logs in).
     vault.then(200, {"data": {"data": {"api_key": "k", "api_secret": "s", "api_passphrase": "p"}, "metadata": {}}})
     collections = next(entry for entry in sys.path if entry.endswith("collections"))
     done = subprocess.run(
