@@ -5,12 +5,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sys
 from pathlib import Path
 
 import pytest
 
+from bench import config
 from bench.audit import AuditWindow, traffic
-from bench.config import FULL, QUICK
+from bench.config import FULL, QUICK, module_python
 from bench.deploy import judge
 from bench.report import duration_summary, lookup_rows, lookup_verdict, render
 from bench.results import PartResult, Sample
@@ -160,3 +162,13 @@ def test_deploy_judge_requires_every_host_and_an_unchanged_second_run() -> None:
     assert judge(COUNTS, 0, [*hosts, "bench-bot3"], unchanged=False) == "no PLAY RECAP line for bench-bot3"
     unreachable = {**COUNTS, "bench-bot1": {**COUNTS["bench-bot1"], "unreachable": 1}}
     assert judge(unreachable, 0, hosts, unchanged=False) == "failed or unreachable: bench-bot1"
+
+
+def test_the_fleet_play_modules_run_with_the_system_python_where_there_is_one(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    system_python = tmp_path / "python3"
+    monkeypatch.setattr(config, "SYSTEM_PYTHON", system_python)
+    assert module_python() == sys.executable
+    system_python.touch()
+    assert module_python() == str(system_python)
