@@ -21,6 +21,15 @@ class Record:
     _defaults: ClassVar[dict[str, Any]] = {}
     _hidden: ClassVar[frozenset[str]] = frozenset()
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # Fields are read from the class's own __slots__, so a record of a record would lose its parent's.
+        if cls.__bases__ != (Record,) or "__slots__" not in cls.__dict__:
+            raise TypeError(f"{cls.__name__}: subclass Record directly and name its fields in __slots__")
+        stray = (set(cls._defaults) | set(cls._hidden)) - set(cls.__slots__)
+        if stray:
+            raise TypeError(f"{cls.__name__}: _defaults or _hidden name no field: {', '.join(sorted(stray))}")
+
     def __init__(self, *values: Any, **named: Any) -> None:
         fields = self.__slots__
         if len(values) > len(fields):
@@ -52,7 +61,13 @@ class Record:
         return type(self)(**{**dict(zip(self.__slots__, self.values(), strict=True)), **changes})
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and self.values() == other.values()  # type: ignore[attr-defined]
+        if type(other) is not type(self):
+            return NotImplemented
+        return self.values() == other.values()  # type: ignore[attr-defined]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # copy and pickle rebuild through __init__: the blocked __setattr__ would stop their default path.
+        return (type(self), self.values())
 
     def __hash__(self) -> int:
         return hash((type(self), self.values()))

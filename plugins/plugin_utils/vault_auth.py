@@ -32,7 +32,10 @@ class VaultLoginError(Exception):
 
 
 def log_in(settings: VaultSettings) -> IssuedToken:
-    """Build a client and log in; every failure, transport ones included, is a one-line VaultLoginError."""
+    """Build a client and log in; a failure, transport ones included, is a one-line VaultLoginError.
+
+    The exception is a missing hvac (HvacMissingError), which the lookup reports as Ansible's missing library.
+    """
     client = build_client(settings)
     try:
         return login(client, settings)

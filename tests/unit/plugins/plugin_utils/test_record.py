@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
 from typing import Any, ClassVar
 
 import pytest
@@ -73,3 +75,28 @@ def test_equality_and_hash_need_the_same_class_and_values() -> None:
 def test_repr_leaves_hidden_fields_out() -> None:
     assert repr(Login("alice", "Zq-pw")) == "Login(user='alice', port=8200)"
     assert repr(Other("alice", "pw")) == "Other(user='alice', password='pw', port=8200)"
+
+
+def test_copies_and_pickles_are_equal_records() -> None:
+    login = Login("alice", "Zq-pw", 1)
+    assert copy.copy(login) == login
+    assert copy.deepcopy(login) == login
+    assert pickle.loads(pickle.dumps(login)) == login  # noqa: S301  # our own bytes
+
+
+def test_a_record_must_subclass_record_directly_and_name_real_fields() -> None:
+    with pytest.raises(TypeError, match="subclass Record directly"):
+
+        class Deeper(Login):
+            __slots__ = ("extra",)
+
+    with pytest.raises(TypeError, match="subclass Record directly"):
+
+        class NoSlots(Record):
+            pass
+
+    with pytest.raises(TypeError, match="name no field: colour"):
+
+        class Stray(Record):
+            __slots__ = ("user",)
+            _defaults: ClassVar[dict[str, Any]] = {"colour": "red"}

@@ -272,7 +272,7 @@ def test_an_unreachable_vault_during_renewal_keeps_the_cached_token(tmp_path: Pa
     ],
 )
 def test_a_missing_tls_file_is_one_line(monkeypatch: pytest.MonkeyPatch, tls: dict[str, str], words: str) -> None:
-    # requests raises a bare OSError for these, before connecting; it must not escape as a traceback.
+    # Found missing before connecting (vault_tls checks the paths); one line, never a traceback.
     monkeypatch.setattr(module, "_READS", {})
     settings = VaultSettings(url="https://127.0.0.1:9", token="hvs.t", retries=0, **tls)
     with pytest.raises(CredentialError) as caught:

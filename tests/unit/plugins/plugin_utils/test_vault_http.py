@@ -374,15 +374,22 @@ LOADED_ONLY_WHEN_NEEDED = (
 from ansible_collections.tradebot.kucoin.plugins.lookup import vault_credentials as lookup
 from ansible_collections.tradebot.kucoin.plugins.plugin_utils.vault_connection import VaultSettings
 from ansible_collections.tradebot.kucoin.plugins.plugin_utils import vault_credentials as utils
+from ansible_collections.tradebot.kucoin.plugins.plugin_utils import vault_token_cache as cache
 
-session = utils.VaultSession(VaultSettings(url=sys.argv[1], token="hvs.t", retries=0), None)
+# What each host's worker does after the first one logged in: AppRole, token taken from the shared cache.
+settings = VaultSettings(url=sys.argv[1], auth_method="approle", role_id="r", secret_id="s", retries=0)
+shared = cache.TokenCache(sys.argv[2])
+shared.store(cache.identity(settings), cache.IssuedToken("hvs.cached", expires_at=0, renewable=False))
+session = utils.VaultSession(settings, shared)
 result = utils.credentials(session, "kucoin/a", mount="secret", kv_version=2, version=None, fields=utils.FieldNames())
 assert lookup.LookupModule and result["api_key"] == "k", result
 print(",".join(name for name in LOADED_ONLY_WHEN_NEEDED if name in sys.modules))
 """
 
 
-def test_a_read_over_plain_http_imports_no_http_library_nor_login_code(vault: ScriptedVault) -> None:
+def test_a_cached_token_read_over_plain_http_imports_no_http_library_nor_login_code(
+    vault: ScriptedVault, tmp_path: Path
+) -> None:
     # Each forked Ansible worker pays for its imports: hvac with requests 60-100 ms of CPU (only a login may
     # import them), urllib.request with http.client and ssl about 12 ms (only https and proxies need them, and
     # so do our vault_tls and vault_proxy), and our own login code about 2 ms (a worker that reuses the cached
@@ -390,7 +397,7 @@ def test_a_read_over_plain_http_imports_no_http_library_nor_login_code(vault: Sc
     vault.then(200, {"data": {"data": {"api_key": "k", "api_secret": "s", "api_passphrase": "p"}, "metadata": {}}})
     collections = next(entry for entry in sys.path if entry.endswith("collections"))
     done = subprocess.run(
-        [sys.executable, "-c", READ_IN_A_FRESH_PROCESS, vault.url],
+        [sys.executable, "-c", READ_IN_A_FRESH_PROCESS, vault.url, str(tmp_path / "token-cache")],
         capture_output=True,
         text=True,
         timeout=60,
@@ -399,4 +406,5 @@ def test_a_read_over_plain_http_imports_no_http_library_nor_login_code(vault: Sc
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == ""
-    assert vault.received[0]["path"] == "/v1/secret/data/kucoin/a"
+    assert [request["path"] for request in vault.received] == ["/v1/secret/data/kucoin/a"]  # no login, no check
+    assert vault.received[0]["headers"]["X-Vault-Token"] == "hvs.cached"
