@@ -54,6 +54,22 @@ HARD_ENV = {
     "HARD_EMPTY": "",
 }
 
+# On bot2 before the role arrives: a running time daemon that would fight chrony (openntpd, here a stand-in
+# unit that only sleeps) and a masked one (ntp), which the role must leave as it is.
+FIGHTING_TIME_DAEMONS = (
+    "printf '[Service]\\nExecStart=/bin/sleep infinity\\n[Install]\\nWantedBy=multi-user.target\\n'"
+    " > /etc/systemd/system/openntpd.service"
+    " && systemctl enable --now openntpd.service && systemctl mask ntp.service"
+)
+
+
+def time_daemon_states(fleet: Fleet) -> list[str]:
+    """Active and enabled state of bot2's openntpd, then the enabled state of its masked ntp."""
+    return fleet.sh(
+        "bot2",
+        "systemctl is-active openntpd.service; systemctl is-enabled openntpd.service ntp.service; true",
+    ).split()
+
 
 def marker(kind: str, header_safe: bool = False) -> str:
     """A distinctive secret: easy to grep for in output, and full of characters quoting can get wrong.
@@ -163,6 +179,7 @@ def fleet(
         state = Fleet(hosts, openbao, kucoin_sandbox, ntp_server, workdir, {}, strategies)
         state.env = vault_env(openbao, token, workdir / "vault-cache")
         state.remember(*strategies)
+        hosts.run("bot2", FIGHTING_TIME_DAEMONS)
         yield state
     for s in state.strategies:
         kucoin_sandbox.remove_key(s.key.api_key)
@@ -176,6 +193,7 @@ def test_check_mode_on_pristine_hosts_fails_nothing_and_changes_nothing(fleet: F
     for host in ("bot1", "bot2", "bot3"):
         assert fleet.hosts.run(host, "dpkg -s chrony", check=False).returncode != 0
         assert fleet.hosts.run(host, "test -e /etc/kucoin-bot", check=False).returncode != 0
+    assert time_daemon_states(fleet) == ["active", "enabled", "masked"]
     assert_no_secret(run, fleet)
 
 
@@ -198,6 +216,10 @@ def test_full_deploy_runs_every_bot_and_prints_no_secret(fleet: Fleet) -> None:
     # The sandbox saw each bot authenticate with its own key, from the bot host.
     used = {r.api_key for r in fleet.sandbox.requests if r.code == "200000" and r.path != "/api/v1/timestamp"}
     assert {s.key.api_key for s in fleet.strategies} <= used
+
+
+def test_time_daemons_that_would_fight_chrony_are_stopped_and_masked_ones_left_alone(fleet: Fleet) -> None:
+    assert time_daemon_states(fleet) == ["inactive", "disabled", "masked"]
 
 
 def test_every_value_reaches_the_running_service_exactly(fleet: Fleet) -> None:
