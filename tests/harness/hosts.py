@@ -512,6 +512,9 @@ class BotHostFleet:
                 "ansible_ssh_private_key_file": str(self.ssh_private_key),
                 "ansible_python_interpreter": "/usr/bin/python3",
                 "ansible_ssh_common_args": common_args,
+                # Modules go over ssh's stdin: one ssh round trip per task instead of three, and the module
+                # (with its arguments) is never written to a file on the host.
+                "ansible_pipelining": True,
                 **dict(hostvars.get(host.name, {})),
             }
             for host in self.hosts
