@@ -382,7 +382,7 @@ class _Handler(BaseHTTPRequestHandler):
         if latency:
             time.sleep(latency / 2)
         reply = sandbox._respond(
-            self.server.name, self.command, target.path, target.query, body, auth_headers, client_ip
+            self.server.name, self.command, target.path, target.query, body, auth_headers, client_ip, generation
         )
         sandbox._record(
             generation,
@@ -567,9 +567,13 @@ class KucoinSandbox:
                 latency += self._key_faults[api_key].latency_ms
         return max(latency, 0)
 
-    def _take_fault(self, api_key: str | None) -> tuple[str | None, int]:
+    def _take_fault(self, api_key: str | None, generation: int) -> tuple[str | None, int]:
         """Consume one counted fault, the key's own before server-wide ones; also return the 429 reset."""
         with self._lock:
+            # A request held by a latency fault past clear_requests() belongs to a test that is over (its
+            # client gave up long ago): it must not use up faults that the next test has set.
+            if generation != self._generation:
+                return None, 0
             scopes = [self._key_faults[api_key]] if api_key is not None and api_key in self._key_faults else []
             scopes.append(self._server_faults)
             for faults in scopes:
@@ -595,8 +599,8 @@ class KucoinSandbox:
             "gw-ratelimit-reset": str(max(RATE_LIMIT_WINDOW_MS - (now - start), 0)),
         }
 
-    def _fault_reply(self, api_key: str | None, quota: dict[str, str]) -> _Reply | None:
-        fault, reset_ms = self._take_fault(api_key)
+    def _fault_reply(self, api_key: str | None, quota: dict[str, str], generation: int) -> _Reply | None:
+        fault, reset_ms = self._take_fault(api_key, generation)
         if fault is None:
             return None
         if fault == "drop":
@@ -626,10 +630,11 @@ class KucoinSandbox:
         body: bytes,
         headers: Mapping[str, str],
         client_ip: str,
+        generation: int,
     ) -> _Reply:
         api_key = headers.get("kc-api-key")
         quota = self._quota_headers(listener, api_key or client_ip)
-        fault_reply = self._fault_reply(api_key, quota)
+        fault_reply = self._fault_reply(api_key, quota, generation)
         if fault_reply is not None:
             return fault_reply
         route = ROUTES.get((listener, method, path))

@@ -117,3 +117,19 @@ def test_reset_restores_keys_and_keeps_late_records_out() -> None:
         # Let the slow request from "the previous test" finish; its record must not appear.
         wait_for(lambda: sandbox.in_flight == 0, timeout=5, what="the slow request to finish")
         assert [r.api_key for r in sandbox.requests] == [kept.api_key]
+
+
+def test_a_late_request_does_not_use_up_the_next_tests_faults() -> None:
+    key = make_key(key_version=2)
+    with KucoinSandbox([key]) as sandbox:
+        sandbox.set_faults(key.api_key, latency_ms=600)
+        with pytest.raises(ccxt.RequestTimeout):
+            ccxt_spot(sandbox, key, timeout=100).private_get_user_api_key()
+        sandbox.reset()  # the next test begins while the slow request still sleeps in the sandbox
+        sandbox.set_faults(rate_limit_count=1)
+        wait_for(lambda: sandbox.in_flight == 0, timeout=5, what="the slow request to finish")
+        # The fault is still there for this test's own first request.
+        with pytest.raises(ccxt.RateLimitExceeded, match="429000"):
+            ccxt_spot(sandbox, key).private_get_user_api_key()
+        assert ccxt_spot(sandbox, key).private_get_user_api_key()["code"] == "200000"
+        assert [r.fault for r in sandbox.requests] == ["rate_limit", None]
