@@ -42,6 +42,7 @@ from harness.procs import wait_for
 pytestmark = [pytest.mark.hosts, pytest.mark.vault, pytest.mark.sandbox]
 
 WHITELIST = ("127.0.0.1",)
+HOSTS = ("bot1", "bot2", "bot3")
 # Values with everything an environment file can get wrong; they must reach the bot byte for byte.
 HARD_ENV = {
     "HARD_QUOTES": "say \"hi\" it's 'quoted'",
@@ -69,6 +70,18 @@ def time_daemon_states(fleet: Fleet) -> list[str]:
         "bot2",
         "systemctl is-active openntpd.service; systemctl is-enabled openntpd.service ntp.service; true",
     ).split()
+
+
+def task_statuses(run: PlaybookRun, task: str) -> dict[str, str]:
+    """Each host's status line (ok, changed, skipping, ...) under the role task named `task`."""
+    statuses: dict[str, str] = {}
+    inside = False
+    for line in run.stdout.splitlines():
+        if line.startswith(("TASK [", "PLAY [", "RUNNING HANDLER [")):
+            inside = line.startswith(f"TASK [tradebot.kucoin.bot_host : {task}]")
+        elif inside and (found := re.match(r"^(\w+): \[([^\]]+)\]", line)):
+            statuses.setdefault(found.group(2), found.group(1))
+    return statuses
 
 
 def marker(kind: str, header_safe: bool = False) -> str:
@@ -291,6 +304,8 @@ def test_second_run_changes_nothing(fleet: Fleet) -> None:
     assert {host: counts["changed"] for host, counts in recap(run).items()} == {"bot1": 0, "bot2": 0, "bot3": 0}
     assert fleet.pids() == before
     assert run.stdout.count("; unchanged") == len(fleet.strategies)
+    # Every package is there, so apt is not run at all (no cache to open, no lists to refresh).
+    assert task_statuses(run, "Install chrony and the key check's HTTP library") == dict.fromkeys(HOSTS, "skipping")
 
 
 def test_check_mode_on_deployed_hosts_changes_nothing(fleet: Fleet) -> None:
@@ -299,6 +314,13 @@ def test_check_mode_on_deployed_hosts_changes_nothing(fleet: Fleet) -> None:
     assert run.returncode == 0, str(run)
     assert {host: counts["changed"] for host, counts in recap(run).items()} == {"bot1": 0, "bot2": 0, "bot3": 0}
     assert fleet.pids() == before
+    # The packages are installed, so a dry run still checks the clock and proves the keys from each host.
+    assert task_statuses(run, "Fail when the clock is off by more than bot_host_max_clock_offset") == dict.fromkeys(
+        HOSTS, "ok"
+    )
+    assert task_statuses(run, "Prove each strategy's API key with a signed call from this host") == dict.fromkeys(
+        HOSTS, "ok"
+    )
     assert_no_secret(run, fleet)
 
 
