@@ -110,11 +110,12 @@ def main(argv: list[str]) -> int:
             stack.stop()
 
     machine["Load average at end (1/5/15 min)"] = load_average()
-    write_outputs(config, machine, list(parts.values()), options.docs_dir)
+    elapsed = time.monotonic() - STARTED
+    write_outputs(config, machine, list(parts.values()), options.docs_dir, elapsed)
     if not options.keep_workdir:
         shutil.rmtree(WORK_DIR, ignore_errors=True)  # inventories with throwaway credentials, audit logs
     failed = [part.title for part in parts.values() if part.failed]
-    print("\n".join(report.summary(config, list(parts.values()))), flush=True)
+    print("\n".join(report.summary(config, list(parts.values()), elapsed)), flush=True)
     log(f"wrote {options.docs_dir}/benchmarks.md" + (f"; FAILED: {', '.join(failed)}" if failed else ""))
     return 1 if failed else 0
 
@@ -137,7 +138,9 @@ def _body(
     return body
 
 
-def write_outputs(config: BenchConfig, machine: dict[str, str], parts: list[PartResult], docs_dir: Path) -> None:
+def write_outputs(
+    config: BenchConfig, machine: dict[str, str], parts: list[PartResult], docs_dir: Path, elapsed: float
+) -> None:
     docs_dir.mkdir(parents=True, exist_ok=True)
     finished = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     lookups = next(part for part in parts if part.name == "lookups")
@@ -150,7 +153,7 @@ def write_outputs(config: BenchConfig, machine: dict[str, str], parts: list[Part
             lookups.failures.append(f"plot not drawn: {type(exc).__name__}: {exc}")
     else:
         lookups.failures.append("no sample, so no plot")
-    (docs_dir / "benchmarks.md").write_text(report.render(config, machine, parts, finished))
+    (docs_dir / "benchmarks.md").write_text(report.render(config, machine, parts, finished, elapsed))
     samples = [sample for part in parts for sample in part.samples]
     failures = [(part.name, failure) for part in parts for failure in part.failures]
     (docs_dir / "benchmarks.csv").write_text(tables.samples_csv(samples, failures))
