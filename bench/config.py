@@ -41,7 +41,8 @@ FULL = BenchConfig(
 )
 
 # Small enough to stay under its budget on the slowest machine seen here (an AMD EPYC, about 3x the Intel
-# Xeon before it): each ansible-playbook costs seconds before its first host, so a smoke run counts plays.
+# Xeon before it). Each ansible-playbook costs seconds before its first host, so at these sizes the number
+# of plays, not of hosts, sets the run time.
 QUICK = BenchConfig(
     quick=True,
     fleet_sizes=(2, 5),
