@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -322,24 +322,6 @@ def diagnose(error: KucoinCallError, *, timeout: float, key_version: int, clock:
 def _one_line(text: str) -> str:
     flat = " ".join(text.split())
     return flat[0].upper() + flat[1:] if flat else flat
-
-
-def secret_forms(values: Iterable[str]) -> list[str]:
-    """Each secret as an error text may show it: as is, trimmed, and escaped the way a str or bytes repr does."""
-    forms: list[str] = []
-    for value in values:
-        for form in (value, value.strip(), repr(value)[1:-1], repr(value.encode("utf-8"))[2:-1]):
-            if len(form) >= 4 and form not in forms:
-                forms.append(form)
-    return forms
-
-
-def scrub(text: str, secrets: Sequence[str]) -> str:
-    # Longest first, so a secret that contains another is masked whole.
-    for secret in sorted(secrets, key=len, reverse=True):
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "********")
-    return text
 
 
 @dataclass

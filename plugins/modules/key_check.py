@@ -263,12 +263,11 @@ from urllib.parse import unquote, urlsplit
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
+from ansible_collections.tradebot.kucoin.plugins.module_utils._scrub import scrub, secret_forms
 from ansible_collections.tradebot.kucoin.plugins.module_utils.kucoin_check import (
     CheckRequest,
     Policy,
     run_key_check,
-    scrub,
-    secret_forms,
 )
 from ansible_collections.tradebot.kucoin.plugins.module_utils.kucoin_client import HTTPX_IMPORT_ERROR, HttpSettings
 from ansible_collections.tradebot.kucoin.plugins.module_utils.kucoin_signing import Credentials

@@ -22,8 +22,6 @@ from ansible_collections.tradebot.kucoin.plugins.module_utils.kucoin_check impor
     measure_clock,
     parse_key_info,
     run_key_check,
-    scrub,
-    secret_forms,
 )
 from ansible_collections.tradebot.kucoin.plugins.module_utils.kucoin_client import (
     ErrorKind,
@@ -159,23 +157,6 @@ def test_parse_key_info() -> None:
     empty = parse_key_info({"permission": "", "ipWhitelist": "", "isMaster": True})
     assert (empty.permissions, empty.ip_whitelist, empty.is_master, empty.sub_account) == ([], [], True, None)
     assert parse_key_info(None).permissions == []
-
-
-def test_scrub() -> None:
-    assert scrub(f"x {SECRET} y {PASSPHRASE}", [SECRET, PASSPHRASE, ""]) == "x ******** y ********"
-
-
-def test_scrub_masks_escaped_and_trimmed_forms() -> None:
-    value = "pass-CHECK-é\n"
-    forms = secret_forms([value, "abc"])
-    assert "abc" not in forms  # too short to mask without mangling other text
-    for text in (
-        f"Illegal header value {value.encode()!r}",
-        f"in header value: {value!r}",
-        f"body starts: {value.strip()} ",
-        f"raw {value}",
-    ):
-        assert "pass-CHECK" not in scrub(text, forms), text
 
 
 def test_unsendable_credentials_fail_before_any_call_without_showing_them() -> None:
