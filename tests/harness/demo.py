@@ -45,7 +45,7 @@ class DemoStrategy:
     name: str
     api: str = "spot"
     key: SandboxKey = field(default_factory=make_key)
-    extra: dict[str, Any] = field(default_factory=dict)  # more kucoin_strategies fields
+    extra: dict[str, Any] = field(default_factory=dict)  # more bot_host_strategies fields
 
     @property
     def vault_path(self) -> str:
@@ -114,9 +114,9 @@ def write_bot_inventory(
     strategies: Sequence[DemoStrategy],
     group_vars: Mapping[str, Any],
 ) -> Path:
-    hostvars: dict[str, dict[str, Any]] = {host.name: {"kucoin_strategies": []} for host in fleet.hosts}
+    hostvars: dict[str, dict[str, Any]] = {host.name: {"bot_host_strategies": []} for host in fleet.hosts}
     for strategy in strategies:
-        hostvars[strategy.host]["kucoin_strategies"].append(strategy.inventory_entry())
+        hostvars[strategy.host]["bot_host_strategies"].append(strategy.inventory_entry())
     return fleet.write_inventory(path, hostvars=hostvars, group_vars=group_vars)
 
 
