@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import inspect
 import json
+import queue
 import socket
 import ssl
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -69,8 +71,10 @@ class KucoinCallError(Exception):
         server_message: str = "",
         detail: str = "",
         attempts: int = 1,
+        rate_limited: bool = False,
     ) -> None:
         self.kind = kind
+        self.rate_limited = rate_limited  # an HTML rate-limit page (Cloudflare 1015, any HTML 429)
         self.url = url
         self.kucoin_code = kucoin_code
         self.http_status = http_status
@@ -156,7 +160,7 @@ def classify_transport_error(exc: BaseException) -> str:
             ((httpx.UnsupportedProtocol, httpx.InvalidURL), ErrorKind.BAD_URL),
         ]
     by_type += [
-        ((socket.timeout,), ErrorKind.TIMEOUT),
+        ((socket.timeout, CallTimedOut), ErrorKind.TIMEOUT),
         ((ssl.SSLError,), ErrorKind.TLS),
         ((socket.gaierror,), ErrorKind.DNS),
     ]
@@ -183,6 +187,39 @@ def _transport_detail(exc: BaseException) -> str:
         if text:
             return f"{type(candidate).__name__}: {text}"[:300]
     return type(exc).__name__
+
+
+class CallTimedOut(Exception):
+    """One attempt (connect, TLS, send, receive) took longer than its time."""
+
+
+def _request_within(client: httpx.Client, seconds: float, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    """client.request, bounded as a whole: httpx's timeouts bound each read, so a server trickling bytes
+    would otherwise hold the call for ever. The request runs in a daemon thread, left behind if it overruns
+    (the module's process ends right after)."""
+    answers: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=1)
+
+    def attempt() -> None:
+        try:
+            response = client.request(method, url, **kwargs)
+            response.read()
+            answers.put((True, response))
+        except BaseException as exc:  # handed to the caller's thread, which classifies it
+            answers.put((False, exc))
+
+    threading.Thread(target=attempt, name="kucoin-call", daemon=True).start()
+    try:
+        ok, value = answers.get(timeout=max(seconds, 0.0))
+    except queue.Empty:
+        raise CallTimedOut(f"no complete answer within {seconds:g} s") from None
+    if ok:
+        return value
+    raise value
+
+
+def _rate_limit_page(status: int, raw: bytes) -> bool:
+    lowered = raw[:4096].lower()
+    return status == 429 or (b"1015" in lowered and b"rate limit" in lowered)
 
 
 def _printable_excerpt(raw: bytes, limit: int = 80) -> str:
@@ -228,8 +265,14 @@ def call(
     body: str = "",
     max_wait_s: float = 10.0,
     sleep: Callable[[float], None] = time.sleep,
+    attempt_timeout: float | None = None,
+    deadline: float | None = None,
 ) -> KucoinReply:
-    """One KuCoin REST call; signed when credentials are given. Raises KucoinCallError unless code 200000."""
+    """One KuCoin REST call; signed when credentials are given. Raises KucoinCallError unless code 200000.
+
+    `attempt_timeout` bounds each attempt as a whole; `deadline` (time.monotonic()) ends the call, retries
+    included: no attempt runs past it and no retry starts whose wait would pass it.
+    """
     url = base_url.rstrip("/") + encoded_endpoint(path, params)
     raw = raw_endpoint(path, params)
     method = method.upper()
@@ -244,8 +287,17 @@ def call(
             headers.update(signed_headers(credentials, method, raw, body))
         sent_at = time.time()
         started = time.perf_counter()
+        limit = attempt_timeout if attempt_timeout is not None else float("inf")
+        if deadline is not None:
+            limit = min(limit, deadline - time.monotonic())
+        content = body.encode("utf-8") if body else None
         try:
-            response = client.request(method, url, headers=headers, content=body.encode("utf-8") if body else None)
+            if limit == float("inf"):
+                response = client.request(method, url, headers=headers, content=content)
+            elif limit <= 0:
+                raise CallTimedOut("the check's time was used up")
+            else:
+                response = _request_within(client, limit, method, url, headers=headers, content=content)
         except Exception as exc:
             raise KucoinCallError(
                 classify_transport_error(exc), url=url, detail=_transport_detail(exc), attempts=attempt
@@ -255,8 +307,10 @@ def call(
         if response.status_code == 200 and code == SUCCESS_CODE:
             return KucoinReply(url, data, sent_at, round_trip, attempt)
         if _is_retryable(response, code) and attempt < MAX_ATTEMPTS:
-            sleep(_retry_wait(response, attempt, max_wait_s))
-            continue
+            wait = _retry_wait(response, attempt, max_wait_s)
+            if deadline is None or time.monotonic() + wait < deadline:
+                sleep(wait)
+                continue
         if code is None:
             raise KucoinCallError(
                 ErrorKind.MALFORMED,
@@ -264,6 +318,7 @@ def call(
                 http_status=response.status_code,
                 detail=_printable_excerpt(response.content),
                 attempts=attempt,
+                rate_limited=_rate_limit_page(response.status_code, response.content),
             )
         raise KucoinCallError(
             ErrorKind.KUCOIN,

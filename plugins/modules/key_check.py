@@ -12,14 +12,24 @@ version_added: 0.1.0
 description:
   - Makes a signed, read-only call to KuCoin with the given API key and reports what the key may do, or says in
     one line what is wrong and what to do about it.
-  - "Three calls, run side by side: the server time (C(GET /api/v1/timestamp) on O(base_url)) to measure this
-    host's clock offset against the midpoint of the round trip; the key information (C(GET /api/v1/user/api-key)
-    on O(key_info_url)); and, with O(api=futures), the futures account overview
+  - "Calls, run side by side: the server time (C(GET /api/v1/timestamp) on O(base_url)) to measure this
+    host's clock offset against the midpoint of the round trip; the service status of the key's API
+    (C(GET /api/v1/status) on O(base_url): spot and futures each have their own); the key information
+    (C(GET /api/v1/user/api-key) on O(key_info_url)); and, with O(api=futures), the futures account overview
     (C(GET /api/v1/account-overview?currency=USDT) on O(base_url))."
-  - The result is then checked against a policy; permissions, IP whitelist, sub-account, key age and clock offset.
+  - "The result is then checked against a policy: permissions, IP whitelist, sub-account, key age, clock offset
+    and service status."
+  - "The permission policy is safe by default: the key must have the trade permission of its API (V(Spot) for
+    O(api=spot), V(Futures) for O(api=futures), and V(Margin) with O(margin=true)); V(General) alone never
+    passes. A key with V(Transfer) (KuCoin's withdrawal right), V(InnerTransfer) (moving funds between
+    accounts) or V(Withdrawal) fails unless O(allowed_permissions) names it. A permission name this module does
+    not know gives a warning."
   - Calls that answer HTTP 429 (rate limited) are retried after the time KuCoin's C(gw-ratelimit-reset) header
     gives (at most O(timeout) seconds), and HTTP 5xx answers after a short back-off; at most three retries.
     Authentication errors, timeouts and connection errors are never retried.
+  - "Time bounds: each attempt of each call, as a whole (connect, TLS, send and receive, however slowly the
+    server trickles its answer), is bounded by O(timeout); the check as a whole, retries and their waits
+    included, ends within 3 x O(timeout) seconds (plus the moment the module needs to report)."
   - Runs wherever Ansible runs it. Run it on the bot host itself to prove that host's IP address is on the key's
     whitelist.
   - The secret, the passphrase and its HMAC form never appear in the module's output, at any verbosity.
@@ -42,9 +52,11 @@ options:
     description:
       - The key's version as KuCoin shows it. Version 1 keys send the passphrase as is, versions 2 and 3 send
         its HMAC-SHA256 with the secret.
+      - KuCoin creates version 3 keys and accepts header 2 or 3 for keys of version 2 and 3 alike, so only
+        version 1 keys need setting.
     type: int
     choices: [1, 2, 3]
-    default: 2
+    default: 3
   api:
     description:
       - Which KuCoin API the bot trades on. V(futures) adds the futures account overview call, which needs the
@@ -64,7 +76,9 @@ options:
       - Defaults to O(base_url) for O(api=spot) and C(https://api.kucoin.com) for O(api=futures).
     type: str
   timeout:
-    description: Seconds to wait for each connection and each answer.
+    description:
+      - Seconds each call may take as a whole (connect, TLS, send, receive). The whole check, retries included,
+        ends within 3 times this.
     type: float
     default: 10
   validate_certs:
@@ -80,13 +94,29 @@ options:
       - When unset, the C(HTTPS_PROXY), C(HTTP_PROXY) and C(NO_PROXY) environment variables apply.
     type: str
   required_permissions:
-    description: Permissions the key must have, for example V(General), V(Spot), V(Futures). Case-insensitive.
+    description:
+      - Permissions the key must have besides the trade permission of O(api) (and V(Margin) with O(margin)),
+        which are always required. Names as KuCoin reports them, case-insensitive.
     type: list
     elements: str
-    default: [General]
+    default: []
+  margin:
+    description: The bot trades on margin, so the key must also have V(Margin).
+    type: bool
+    default: false
   forbidden_permissions:
     description:
-      - Permissions the key must not have; a trading bot's key should forbid V(Withdrawal). Case-insensitive.
+      - Permissions the key must not have. Case-insensitive.
+      - The default refuses every permission that moves money off the trading account. KuCoin reports the
+        withdrawal right as V(Transfer) and FlexTransfer as V(InnerTransfer); V(Withdrawal) stays in the list
+        in case KuCoin ever reports it.
+    type: list
+    elements: str
+    default: [Transfer, InnerTransfer, Withdrawal]
+  allowed_permissions:
+    description:
+      - Permissions taken out of O(forbidden_permissions) for this key, for a bot that really must move funds.
+        Allowing one is an explicit choice; the key check never relaxes on its own.
     type: list
     elements: str
     default: []
@@ -100,6 +130,21 @@ options:
     default: false
   require_ip_whitelist:
     description: Fail when the key has no IP whitelist, that is when it can be used from any address.
+    type: bool
+    default: false
+  whitelist_addresses:
+    description:
+      - Addresses the key's IP whitelist must cover, for example every host that may run the bot.
+      - KuCoin shows whitelist entries masked (C(203.**.154)); a masked entry covers an address with the same
+        first and last octet (for IPv6, group), which is all the mask lets anyone check. KuCoin itself still
+        refuses calls from other addresses (code 400006).
+    type: list
+    elements: str
+    default: []
+  require_service_open:
+    description:
+      - Fail, instead of warning, when KuCoin's service status for O(api) is not V(open) (V(close) during
+        maintenance, V(cancelonly) when orders can only be cancelled) or cannot be read.
     type: bool
     default: false
   expected_sub_account:
@@ -138,19 +183,15 @@ EXAMPLES = r"""
     api_key: "{{ creds.api_key }}"
     api_secret: "{{ creds.api_secret }}"
     api_passphrase: "{{ creds.api_passphrase }}"
-    key_version: 2
-    required_permissions: [General, Spot]
-    forbidden_permissions: [Withdrawal]
     require_ip_whitelist: true
+    whitelist_addresses: [203.0.113.154]
 
 - name: Check a futures key that must belong to a sub-account, failing on keys older than 30 days
   tradebot.kucoin.key_check:
     api_key: "{{ creds.api_key }}"
     api_secret: "{{ creds.api_secret }}"
     api_passphrase: "{{ creds.api_passphrase }}"
-    key_version: 3
     api: futures
-    required_permissions: [General, Futures]
     expected_sub_account: grid-bots
     max_key_age_days: 30
     fail_on_old_key: true
@@ -193,7 +234,14 @@ ip_whitelist:
   returned: always
   type: list
   elements: str
-  sample: [203.0.113.7]
+  sample: ["203.**.154", "103.**.34"]
+service_status:
+  description:
+    - KuCoin's status of the API's service, V(open), V(close) (maintenance) or V(cancelonly); null when it could
+      not be read.
+  returned: always
+  type: str
+  sample: open
 is_master:
   description: Whether the key belongs to the master account; null when the key information call failed.
   returned: always
@@ -233,7 +281,8 @@ round_trip_ms:
   sample: 48
 policy_warnings:
   description:
-    - Policy findings that do not fail the task (old key, clock offset over half the limit, version mismatch).
+    - Findings that do not fail the task (old key, clock offset over half the limit, a version 1 mismatch, an
+      unknown permission name, a service status other than V(open)).
     - Each is also given as an Ansible warning, so a single task's result has them in C(warnings) too; in a loop
       some ansible-core versions move C(warnings) out of the item's result, C(policy_warnings) stays.
   returned: always
@@ -263,10 +312,10 @@ from urllib.parse import unquote, urlsplit
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
+from ansible_collections.tradebot.kucoin.plugins.module_utils._kucoin_policy import DEFAULT_FORBIDDEN, Policy
 from ansible_collections.tradebot.kucoin.plugins.module_utils._scrub import scrub, secret_forms
 from ansible_collections.tradebot.kucoin.plugins.module_utils.kucoin_check import (
     CheckRequest,
-    Policy,
     run_key_check,
 )
 from ansible_collections.tradebot.kucoin.plugins.module_utils.kucoin_client import HTTPX_IMPORT_ERROR, HttpSettings
@@ -276,7 +325,7 @@ ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
     "api_key": {"type": "str", "required": True, "no_log": True},
     "api_secret": {"type": "str", "required": True, "no_log": True},
     "api_passphrase": {"type": "str", "required": True, "no_log": True},
-    "key_version": {"type": "int", "choices": [1, 2, 3], "default": 2},
+    "key_version": {"type": "int", "choices": [1, 2, 3], "default": 3},
     "api": {"type": "str", "choices": ["spot", "futures"], "default": "spot"},
     "base_url": {"type": "str"},
     "key_info_url": {"type": "str", "no_log": False},  # a URL, not a key (validate-modules guesses by name)
@@ -284,11 +333,15 @@ ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
     "validate_certs": {"type": "bool", "default": True},
     "ca_path": {"type": "path"},
     "proxy": {"type": "str"},
-    "required_permissions": {"type": "list", "elements": "str", "default": ["General"]},
-    "forbidden_permissions": {"type": "list", "elements": "str", "default": []},
+    "required_permissions": {"type": "list", "elements": "str", "default": []},
+    "margin": {"type": "bool", "default": False},
+    "forbidden_permissions": {"type": "list", "elements": "str", "default": list(DEFAULT_FORBIDDEN)},
+    "allowed_permissions": {"type": "list", "elements": "str", "default": []},
     "max_key_age_days": {"type": "int", "default": 90, "no_log": False},
     "fail_on_old_key": {"type": "bool", "default": False},
     "require_ip_whitelist": {"type": "bool", "default": False},
+    "whitelist_addresses": {"type": "list", "elements": "str", "default": []},
+    "require_service_open": {"type": "bool", "default": False},
     "expected_sub_account": {"type": "str"},
     "max_clock_skew": {"type": "float", "default": 2.0},
 }
@@ -311,9 +364,14 @@ def build_request(params: dict[str, Any]) -> CheckRequest:
             ca_path=params["ca_path"],
             proxy=params["proxy"],
         ),
+        require_service_open=params["require_service_open"],
         policy=Policy(
+            api=params["api"],
+            margin=params["margin"],
             required_permissions=tuple(params["required_permissions"] or ()),
             forbidden_permissions=tuple(params["forbidden_permissions"] or ()),
+            allowed_permissions=tuple(params["allowed_permissions"] or ()),
+            whitelist_addresses=tuple(params["whitelist_addresses"] or ()),
             max_key_age_days=params["max_key_age_days"],
             fail_on_old_key=params["fail_on_old_key"],
             require_ip_whitelist=params["require_ip_whitelist"],

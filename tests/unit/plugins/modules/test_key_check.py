@@ -76,7 +76,7 @@ def test_success_in_check_mode_is_unchanged_and_carries_warnings(monkeypatch: py
     seen: list[CheckRequest] = []
     outcome = CheckOutcome(base_result(warnings=["the key is 120 days old"]), failed=False)
     monkeypatch.setattr(key_check, "run_key_check", fake_check(outcome, seen))
-    out = run_module(monkeypatch, capsys, {**ARGS, "_ansible_check_mode": True, "api": "futures", "key_version": 3})
+    out = run_module(monkeypatch, capsys, {**ARGS, "_ansible_check_mode": True, "api": "futures"})
     assert out["changed"] is False
     assert out.get("failed", False) is False
     assert out["valid"] is True
@@ -92,7 +92,10 @@ def test_success_in_check_mode_is_unchanged_and_carries_warnings(monkeypatch: py
     assert request.credentials.key_version == 3
     assert request.resolved_base_url == "https://api-futures.kucoin.com"
     assert request.resolved_key_info_url == "https://api.kucoin.com"
-    assert request.policy.required_permissions == ("General",)
+    # The safe defaults: the futures trade permission is needed, money-moving permissions are refused.
+    assert request.policy.needed_permissions() == ["Futures"]
+    assert request.policy.refused_permissions() == {"transfer", "innertransfer", "withdrawal"}
+    assert request.require_service_open is False
     assert request.policy.max_clock_skew == 2.0
 
 
