@@ -24,34 +24,55 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote_to_bytes, urlsplit
 
 TIMESTAMP_WINDOW_MS = 5000  # KuCoin rejects a KC-API-TIMESTAMP more than 5 s from its clock
-RATE_LIMIT_WINDOW_MS = 30_000  # KuCoin's rolling quota window
-RATE_LIMITS = {"spot": 4000, "futures": 2000}  # VIP0 quota per 30 s, sent in gw-ratelimit-limit
+RATE_LIMIT_WINDOW_MS = 30_000  # KuCoin's quota window, from the first request of the window
 
 SPOT = "spot"
 FUTURES = "futures"
 
-# (code, HTTP status, message): messages follow KuCoin's documented error table.
-MISSING_HEADERS = (
-    "400001",
-    400,
-    "Please check the header of your request for KC-API-KEY, KC-API-SIGN, KC-API-TIMESTAMP, KC-API-PASSPHRASE",
-)
-BAD_TIMESTAMP = ("400002", 400, "KC-API-TIMESTAMP Invalid -- Time differs from server time by more than 5 seconds")
-UNKNOWN_KEY = ("400003", 401, "KC-API-KEY not exists")
-BAD_PASSPHRASE = ("400004", 401, "KC-API-PASSPHRASE error")
-BAD_SIGNATURE = ("400005", 401, "Signature error -- Please check your signature")
-IP_NOT_ALLOWED = ("400006", 403, "Invalid request ip, the current clientIp is:{ip}")
-NO_PERMISSION = ("400007", 403, "Access Denied -- Your API key does not have sufficient permissions to access the URI")
+# KuCoin's rate-limit pools and their VIP0 quotas per 30 s (docs-new "Rate Limit"); sent in gw-ratelimit-limit.
+SPOT_POOL = "Spot"
+FUTURES_POOL = "Futures"
+MANAGEMENT_POOL = "Management"
+PUBLIC_POOL = "Public"
+POOL_LIMITS = {SPOT_POOL: 4000, FUTURES_POOL: 2000, MANAGEMENT_POOL: 2000, PUBLIC_POOL: 2000}
+
+# (code, HTTP status, message): codes and messages as KuCoin's current error-code page has them.
+MISSING_HEADERS = ("400001", 400, "Please check the URL of your request.")
+BAD_TIMESTAMP = ("400002", 400, "Invalid KC-API-TIMESTAMP.")
+UNKNOWN_KEY = ("400003", 401, "KC-API-KEY does not exist.")
+BAD_PASSPHRASE = ("400004", 401, "Invalid KC-API-PASSPHRASE.")
+BAD_SIGNATURE = ("400005", 401, "Invalid KC-API-SIGN.")
+IP_NOT_ALLOWED = ("400006", 403, "Invalid request IP, the current client IP is: {ip}.")
+NO_PERMISSION = ("400007", 403, "Access denied, requires more permission.")
+BAD_KEY_VERSION = ("400009", 400, "Invalid KC-API-KEY-VERSION.")
+PARAMETER_ERROR = ("400100", 400, "Parameter Error")
+# 4003xx: regional and identity-verification (KYC) limits of the account.
+RESTRICTIONS = {
+    "400301": "Operation restricted due to local laws, regulations, or policies.",
+    "400303": (
+        "To enjoy the full range of our products and services, we kindly request you complete the identity "
+        "verification process."
+    ),
+}
 FROZEN = ("411100", 403, "User is frozen")
 TOO_MANY = ("429000", 429, "Too Many Requests")
 SERVER_ERROR = ("500000", 500, "Internal Server Error")
 NOT_FOUND = ("404000", 404, "Not Found")
+SERVICE_STATUSES = ("open", "close", "cancelonly")
+# What Cloudflare, in front of KuCoin, answers when one IP address sends too much (error 1015), abridged.
+CLOUDFLARE_1015 = (
+    b"<!DOCTYPE html>\n<html><head><title>Access denied | api.kucoin.com used Cloudflare to restrict access</title>"
+    b'</head><body><div id="cf-error-details"><h1>Error 1015</h1><h2>You are being rate limited</h2>'
+    b"<p>The owner of this website (api.kucoin.com) has banned you temporarily from accessing this website.</p>"
+    b"</div></body></html>\n"
+)
 
 
 @dataclass
@@ -59,9 +80,9 @@ class SandboxKey:
     api_key: str
     secret: str = field(repr=False)
     passphrase: str = field(repr=False)
-    key_version: int = 2  # 1, 2 or 3
-    permissions: tuple[str, ...] = ("General",)  # e.g. ("General", "Spot", "Futures", "Withdrawal")
-    ip_whitelist: tuple[str, ...] = ()  # empty: any IP allowed; entries may be addresses or CIDR networks
+    key_version: int = 3  # 1, 2 or 3; KuCoin creates version 3 keys
+    permissions: tuple[str, ...] = ("General", "Spot")  # KuCoin's names, e.g. General, Spot, Futures, Transfer
+    ip_whitelist: tuple[str, ...] = ()  # empty: any IP allowed; addresses in clear (key info shows them masked)
     created_at_ms: int | None = None  # None: now (fixed when the key is added)
     sub_name: str | None = None  # None: master-account key (isMaster true)
     frozen: bool = False
@@ -100,6 +121,11 @@ class Faults:
     malformed_count: int = 0  # the next N requests get a body that is not JSON
     drop_count: int = 0  # the next N requests: connection closed without a response
     rate_limit_reset_ms: int = 500  # gw-ratelimit-reset sent with an injected 429 (addition to the contract)
+    param_error_count: int = 0  # the next N requests get 400100
+    restricted_count: int = 0  # the next N requests get the 4003xx code in restricted_code
+    restricted_code: int = 400301
+    cloudflare_count: int = 0  # the next N requests get Cloudflare's HTML 1015 page with HTTP 429
+    trickle_ms: int = 0  # the answer goes out one byte every this many milliseconds
 
 
 FAULT_FIELDS = frozenset(f.name for f in dataclasses.fields(Faults))
@@ -107,7 +133,10 @@ FAULT_FIELDS = frozenset(f.name for f in dataclasses.fields(Faults))
 COUNTED_FAULTS = (
     ("drop_count", "drop"),
     ("server_error_count", "server_error"),
+    ("cloudflare_count", "cloudflare_1015"),
     ("rate_limit_count", "rate_limit"),
+    ("restricted_count", "restricted"),
+    ("param_error_count", "param_error"),
     ("malformed_count", "malformed"),
 )
 
@@ -122,7 +151,7 @@ class RequestRecord:
     code: str | None  # KuCoin code in the body; None for a dropped connection or a malformed body
     query: str = ""  # raw query string (addition)
     client_ip: str = ""  # TCP peer address (addition)
-    fault: str | None = None  # injected fault: drop, server_error, rate_limit or malformed (addition)
+    fault: str | None = None  # injected fault: one of COUNTED_FAULTS' names, or "quota" (addition)
 
 
 # --- pure verification helpers (KuCoin's documented algorithm, written here) ---------------------------
@@ -147,6 +176,12 @@ def hmac_b64(secret: str, data: bytes) -> str:
 def expected_passphrase(key: SandboxKey) -> str:
     """Version 1 keys send the passphrase as is; versions 2 and 3 send base64(HMAC-SHA256(secret, passphrase))."""
     return key.passphrase if key.key_version == 1 else hmac_b64(key.secret, key.passphrase.encode())
+
+
+def mask_ip(entry: str) -> str:
+    """A whitelist entry as KuCoin's key information shows it: an IPv4 address's middle octets masked."""
+    parts = entry.strip().split(".")
+    return f"{parts[0]}.**.{parts[-1]}" if len(parts) == 4 and "/" not in entry else entry.strip()
 
 
 def ip_allowed(client_ip: str, whitelist: Iterable[str]) -> bool:
@@ -197,16 +232,19 @@ def check_auth(  # noqa: PLR0911 (one return per documented check reads best)
     # A missing version header means a version 1 key: those predate the header.
     version_header = headers.get("kc-api-key-version", "1").strip()
     present = all((api_key, sign, timestamp, passphrase))
-    if not present or not timestamp.isdigit() or version_header not in {"1", "2", "3"}:
+    if not present or not timestamp.isdigit():
         return None, _error(MISSING_HEADERS)
+    if version_header not in {"1", "2", "3"}:
+        return None, _error(BAD_KEY_VERSION)
     if abs(int(timestamp) - server_now_ms) > TIMESTAMP_WINDOW_MS:
         return None, _error(BAD_TIMESTAMP)
     key = keys.get(api_key)
     if key is None:
         return None, _error(UNKNOWN_KEY)
-    # A version header that differs from the key's version means the client encoded the passphrase for another
-    # scheme (plain vs HMAC) or holds another key; KuCoin reports the passphrase, not the version, as wrong.
-    if int(version_header) != key.key_version or not hmac.compare_digest(
+    # Versions 2 and 3 share the HMAC passphrase and KuCoin takes either header for either (ccxt sends 2 for
+    # every key, the official SDK 3). Version 1 against 2/3 means the passphrase was encoded for the other
+    # scheme (plain vs HMAC); KuCoin reports the passphrase, not the version, as wrong.
+    if (int(version_header) == 1) != (key.key_version == 1) or not hmac.compare_digest(
         passphrase.encode(), expected_passphrase(key).encode()
     ):
         return key, _error(BAD_PASSPHRASE)
@@ -236,7 +274,7 @@ def key_info(key: SandboxKey) -> dict[str, Any]:
         "apiKey": key.api_key,
         "apiVersion": key.key_version,
         "permission": ",".join(key.permissions),
-        "ipWhitelist": ",".join(key.ip_whitelist),
+        "ipWhitelist": ",".join(mask_ip(entry) for entry in key.ip_whitelist),
         "createdAt": key.created_at_ms,
         "uid": stable_uid(key.sub_name or "master"),
         "isMaster": key.sub_name is None,
@@ -277,14 +315,30 @@ def futures_overview(query: Mapping[str, list[str]]) -> dict[str, Any]:
     }
 
 
-# (listener, method, path) -> (permission needed or None for public, data builder)
-Route = tuple[str | None, Callable[[SandboxKey | None, Mapping[str, list[str]], int], Any]]
+@dataclass(frozen=True)
+class Route:
+    """One endpoint as KuCoin's OpenAPI spec describes it: permission (None: public), rate-limit pool, weight."""
+
+    permission: str | None
+    pool: str
+    weight: int
+    build: Callable[[KucoinSandbox, SandboxKey | None, Mapping[str, list[str]], int, str], Any]
+
+
 ROUTES: dict[tuple[str, str, str], Route] = {
-    (SPOT, "GET", "/api/v1/timestamp"): (None, lambda _key, _query, now: now),
-    (SPOT, "GET", "/api/v1/user/api-key"): ("General", lambda key, _query, _now: key_info(key) if key else None),
-    (SPOT, "GET", "/api/v1/accounts"): ("General", lambda _key, query, _now: spot_accounts(query)),
-    (FUTURES, "GET", "/api/v1/timestamp"): (None, lambda _key, _query, now: now),
-    (FUTURES, "GET", "/api/v1/account-overview"): ("Futures", lambda _key, query, _now: futures_overview(query)),
+    (SPOT, "GET", "/api/v1/timestamp"): Route(None, PUBLIC_POOL, 3, lambda _sb, _key, _q, now, _l: now),
+    (SPOT, "GET", "/api/v1/status"): Route(None, PUBLIC_POOL, 3, lambda sb, _key, _q, _now, lis: sb.service(lis)),
+    (SPOT, "GET", "/api/v1/user/api-key"): Route(
+        "General", MANAGEMENT_POOL, 20, lambda _sb, key, _q, _now, _l: key_info(key) if key else None
+    ),
+    (SPOT, "GET", "/api/v1/accounts"): Route(
+        "General", MANAGEMENT_POOL, 5, lambda _sb, _key, query, _now, _l: spot_accounts(query)
+    ),
+    (FUTURES, "GET", "/api/v1/timestamp"): Route(None, PUBLIC_POOL, 2, lambda _sb, _key, _q, now, _l: now),
+    (FUTURES, "GET", "/api/v1/status"): Route(None, PUBLIC_POOL, 4, lambda sb, _key, _q, _now, lis: sb.service(lis)),
+    (FUTURES, "GET", "/api/v1/account-overview"): Route(
+        "Futures", FUTURES_POOL, 5, lambda _sb, _key, query, _now, _l: futures_overview(query)
+    ),
 }
 
 
@@ -403,13 +457,30 @@ class _Handler(BaseHTTPRequestHandler):
         if reply.status is None:
             self.close_connection = True  # no status line at all: the client sees the connection drop
             return
+        content_type = "text/html; charset=UTF-8" if reply.body.startswith(b"<") else "application/json"
+        headers = {"Content-Type": content_type, "Content-Length": str(len(reply.body)), **reply.headers}
+        trickle = sandbox._trickle_ms(api_key) / 1000
+        if trickle:
+            self._trickle(reply.status, headers, reply.body, trickle)
+            return
         self.send_response(reply.status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(reply.body)))
-        for name, value in reply.headers.items():
+        for name, value in headers.items():
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(reply.body)
+
+    def _trickle(self, status: int, headers: Mapping[str, str], body: bytes, pause_s: float) -> None:
+        """The whole answer, status line included, one byte at a time: every read is quick, the whole is not."""
+        head = f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\n"
+        head += "".join(f"{name}: {value}\r\n" for name, value in headers.items()) + "\r\n"
+        self.close_connection = True
+        for byte in head.encode("latin-1") + body:
+            time.sleep(pause_s)
+            try:
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+            except OSError:  # the client gave up, as it should
+                return
 
 
 class KucoinSandbox:
@@ -423,7 +494,9 @@ class KucoinSandbox:
         self._keys: dict[str, SandboxKey] = {}
         self._server_faults = Faults()
         self._key_faults: dict[str, Faults] = {}
-        self._quota: dict[tuple[str, str], tuple[int, int]] = {}  # (listener, caller) -> (window start, used)
+        self._quota: dict[tuple[str, str], tuple[int, int]] = {}  # (pool, caller) -> (window start, used)
+        self.pool_limits = dict(POOL_LIMITS)  # settable, to reach a quota in a few requests
+        self._service = {name: {"status": "open", "msg": ""} for name in (SPOT, FUTURES)}
         self.requests: list[RequestRecord] = []
         self._generation = 0  # bumped by clear_requests()
         self._in_flight = 0
@@ -514,6 +587,8 @@ class KucoinSandbox:
             self._server_faults = Faults()
             self._key_faults.clear()
             self._quota.clear()
+            self.pool_limits = dict(POOL_LIMITS)
+            self._service = {name: {"status": "open", "msg": ""} for name in (SPOT, FUTURES)}
 
     def faults(self, api_key: str | None = None) -> Faults:
         """A copy of the faults in force for one key or server-wide (addition)."""
@@ -567,40 +642,66 @@ class KucoinSandbox:
                 latency += self._key_faults[api_key].latency_ms
         return max(latency, 0)
 
-    def _take_fault(self, api_key: str | None, generation: int) -> tuple[str | None, int]:
-        """Consume one counted fault, the key's own before server-wide ones; also return the 429 reset."""
+    def _trickle_ms(self, api_key: str | None) -> int:
+        with self._lock:
+            trickle = self._server_faults.trickle_ms
+            if api_key is not None and api_key in self._key_faults:
+                trickle += self._key_faults[api_key].trickle_ms
+        return max(trickle, 0)
+
+    def _take_fault(self, api_key: str | None, generation: int) -> tuple[str | None, Faults]:
+        """Consume one counted fault, the key's own before server-wide ones; also return the faults it came from."""
         with self._lock:
             # A request held by a latency fault past clear_requests() belongs to a test that is over (its
             # client gave up long ago): it must not use up faults that the next test has set.
             if generation != self._generation:
-                return None, 0
+                return None, self._server_faults
             scopes = [self._key_faults[api_key]] if api_key is not None and api_key in self._key_faults else []
             scopes.append(self._server_faults)
             for faults in scopes:
                 for counter, name in COUNTED_FAULTS:
                     if getattr(faults, counter) > 0:
                         setattr(faults, counter, getattr(faults, counter) - 1)
-                        return name, faults.rate_limit_reset_ms
-        return None, 0
+                        return name, dataclasses.replace(faults)
+        return None, self._server_faults
 
-    def _quota_headers(self, listener: str, caller: str) -> dict[str, str]:
-        """gw-ratelimit-* on every answer, counted per caller in fixed 30 s windows."""
+    def _caller(self, route: Route | None, api_key: str | None, client_ip: str) -> str:
+        """Whose quota a request draws on: private pools count per account (UID), the public pool per IP."""
+        key = self.keys.get(api_key or "")
+        if route is not None and route.pool != PUBLIC_POOL and key is not None:
+            return f"uid:{stable_uid(key.sub_name or 'master')}"
+        return f"ip:{client_ip}"
+
+    def _draw_quota(self, pool: str, caller: str, weight: int) -> tuple[bool, dict[str, str]]:
+        """Deduct `weight` from the caller's quota in `pool`; (within quota, gw-ratelimit-* headers).
+
+        The window starts with the caller's first request and lasts 30 s, as KuCoin counts it."""
         now = int(time.time() * 1000)
-        limit = RATE_LIMITS[listener]
         with self._lock:
-            start, used = self._quota.get((listener, caller), (now, 0))
+            limit = self.pool_limits[pool]
+            start, used = self._quota.get((pool, caller), (now, 0))
             if now - start >= RATE_LIMIT_WINDOW_MS:
                 start, used = now, 0
-            used += 1
-            self._quota[(listener, caller)] = (start, used)
-        return {
+            allowed = used + weight <= limit
+            if allowed:
+                used += weight
+            self._quota[(pool, caller)] = (start, used)
+        return allowed, {
             "gw-ratelimit-limit": str(limit),
             "gw-ratelimit-remaining": str(max(limit - used, 0)),
             "gw-ratelimit-reset": str(max(RATE_LIMIT_WINDOW_MS - (now - start), 0)),
         }
 
+    def quota_used(self, pool: str, *, api_key: str | None = None, client_ip: str = "127.0.0.1") -> int:
+        """Weight used in the current window of a pool, by a key's account or an IP address (addition)."""
+        key = self.keys.get(api_key or "")
+        caller = f"uid:{stable_uid(key.sub_name or 'master')}" if key is not None else f"ip:{client_ip}"
+        with self._lock:
+            start, used = self._quota.get((pool, caller), (0, 0))
+        return used if int(time.time() * 1000) - start < RATE_LIMIT_WINDOW_MS else 0
+
     def _fault_reply(self, api_key: str | None, quota: dict[str, str], generation: int) -> _Reply | None:
-        fault, reset_ms = self._take_fault(api_key, generation)
+        fault, faults = self._take_fault(api_key, generation)
         if fault is None:
             return None
         if fault == "drop":
@@ -608,18 +709,35 @@ class KucoinSandbox:
         if fault == "malformed":
             # What a proxy's error page looks like to a JSON client.
             return _Reply(200, None, b"<html><body><h1>502 Bad Gateway</h1></body></html>", quota, fault)
+        if fault == "cloudflare_1015":
+            return _Reply(429, None, CLOUDFLARE_1015, {}, fault)
+        headers: dict[str, str] = quota
         if fault == "rate_limit":
             spec = TOO_MANY
-            headers = {
-                "gw-ratelimit-limit": quota["gw-ratelimit-limit"],
-                "gw-ratelimit-remaining": "0",
-                "gw-ratelimit-reset": str(reset_ms),
-            }
+            headers = {**quota, "gw-ratelimit-remaining": "0", "gw-ratelimit-reset": str(faults.rate_limit_reset_ms)}
+        elif fault == "restricted":
+            code = str(faults.restricted_code)
+            spec = (code, 400, RESTRICTIONS.get(code, "Operation restricted for this account."))
+        elif fault == "param_error":
+            spec = PARAMETER_ERROR
         else:
             spec, headers = SERVER_ERROR, {}
         reply = _json_reply(spec[1], {"code": spec[0], "msg": spec[2]}, headers)
         reply.fault = fault
         return reply
+
+    # service status
+    def set_service_status(self, status: str, msg: str = "", listener: str | None = None) -> None:
+        """What GET /api/v1/status answers, on one listener or both: open, close or cancelonly."""
+        if status not in SERVICE_STATUSES:
+            raise ValueError(f"status must be one of {SERVICE_STATUSES}, not {status!r}")
+        with self._lock:
+            for name in (listener,) if listener else (SPOT, FUTURES):
+                self._service[name] = {"status": status, "msg": msg}
+
+    def service(self, listener: str) -> dict[str, str]:
+        with self._lock:
+            return dict(self._service[listener])
 
     def _respond(
         self,
@@ -633,18 +751,22 @@ class KucoinSandbox:
         generation: int,
     ) -> _Reply:
         api_key = headers.get("kc-api-key")
-        quota = self._quota_headers(listener, api_key or client_ip)
+        route = ROUTES.get((listener, method, path))
+        pool = route.pool if route is not None else PUBLIC_POOL
+        within, quota = self._draw_quota(pool, self._caller(route, api_key, client_ip), route.weight if route else 1)
         fault_reply = self._fault_reply(api_key, quota, generation)
         if fault_reply is not None:
             return fault_reply
-        route = ROUTES.get((listener, method, path))
+        if not within:
+            reply = _json_reply(TOO_MANY[1], {"code": TOO_MANY[0], "msg": TOO_MANY[2]}, quota)
+            reply.fault = "quota"
+            return reply
         if route is None:
             return _json_reply(NOT_FOUND[1], {"code": NOT_FOUND[0], "msg": NOT_FOUND[2]}, quota)
-        permission, build = route
         query = parse_qs(raw_query)
         now_ms = self.server_time_ms(api_key)
         key: SandboxKey | None = None
-        if permission is not None:
+        if route.permission is not None:
             key, error = check_auth(
                 keys=self.keys,
                 method=method,
@@ -654,11 +776,11 @@ class KucoinSandbox:
                 headers=headers,
                 client_ip=client_ip,
                 server_now_ms=now_ms,
-                required_permission=permission,
+                required_permission=route.permission,
             )
             if error is not None:
                 return _json_reply(error.http_status, {"code": error.code, "msg": error.msg}, quota)
-        return _json_reply(200, {"code": "200000", "data": build(key, query, now_ms)}, quota)
+        return _json_reply(200, {"code": "200000", "data": route.build(self, key, query, now_ms, listener)}, quota)
 
 
 # --- command line -------------------------------------------------------------------------------------

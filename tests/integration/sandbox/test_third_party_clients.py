@@ -43,9 +43,9 @@ def test_sdk_signed_calls_are_accepted(sandbox: KucoinSandbox) -> None:
     assert info.ip_whitelist == ""
     assert info.created_at == key.created_at_ms
     assert info.sub_name is None
-    # The SDK reads the gw-ratelimit-* headers of every answer.
-    assert info.common_response.rate_limit.limit == 4000
-    assert 0 <= info.common_response.rate_limit.remaining < 4000
+    # The SDK reads the gw-ratelimit-* headers of every answer: key info is in the Management pool, weight 20.
+    assert info.common_response.rate_limit.limit == 2000
+    assert info.common_response.rate_limit.remaining == 2000 - 20
 
     accounts = api.get_spot_account_list(GetSpotAccountListReqBuilder().set_currency("USDT").build())
     assert [account.currency for account in accounts.data] == ["USDT"]
@@ -110,24 +110,22 @@ def test_public_server_time_moves_with_the_clock_offset(sandbox: KucoinSandbox) 
 # --- key versions -------------------------------------------------------------------------------------
 
 
-def test_key_version_3_with_sdk_and_ccxt(sandbox: KucoinSandbox) -> None:
-    key = sandbox.add_key(make_key(key_version=3))
-    assert sdk_account_api(sandbox, key).get_apikey_info().api_version == 3
-    # ccxt signs like a version 2 key; its `headers` option sets the version header it sends.
+@pytest.mark.parametrize("version", [2, 3])
+def test_version_2_and_3_keys_work_with_both_clients(sandbox: KucoinSandbox, version: int) -> None:
+    """ccxt sends KC-API-KEY-VERSION 2 for every key and the official SDK 3; KuCoin accepts either for keys
+    of version 2 and 3 (both use the HMAC passphrase), so both clients work against the real exchange."""
+    key = sandbox.add_key(make_key(key_version=version))
+    assert sdk_account_api(sandbox, key).get_apikey_info().api_version == version
+    assert ccxt_spot(sandbox, key).private_get_user_api_key()["data"]["apiVersion"] == version
     assert ccxt_spot(sandbox, key, headers={"KC-API-KEY-VERSION": "3"}).private_get_user_api_key()["code"] == "200000"
-    # Without the override ccxt claims version 2, which this key is not.
-    with pytest.raises(ccxt.AuthenticationError, match="400004"):
-        ccxt_spot(sandbox, key).private_get_user_api_key()
-    assert outcome(sandbox) == (401, "400004")
+    assert [r.code for r in sandbox.requests] == ["200000"] * 3
 
 
-def test_key_version_2_with_ccxt_and_the_sdk_mismatch(sandbox: KucoinSandbox) -> None:
-    key = sandbox.add_key(make_key(key_version=2))
-    assert ccxt_spot(sandbox, key).private_get_user_api_key()["data"]["apiVersion"] == 2
-    # The SDK always sends KC-API-KEY-VERSION 3: for a version 2 key that is a passphrase error.
-    with pytest.raises(RestError, match="Invalid status code: 401"):
-        sdk_account_api(sandbox, key).get_apikey_info()
-    assert outcome(sandbox) == (401, "400004")
+def test_an_invalid_version_header_is_400009(sandbox: KucoinSandbox) -> None:
+    key = sandbox.add_key(make_key(key_version=3))
+    with pytest.raises(ccxt.ExchangeError, match="400009"):
+        ccxt_spot(sandbox, key, headers={"KC-API-KEY-VERSION": "4"}).private_get_user_api_key()
+    assert outcome(sandbox) == (400, "400009")
 
 
 def test_key_version_1_plain_passphrase(sandbox: KucoinSandbox) -> None:
@@ -269,11 +267,12 @@ def test_ip_not_on_the_whitelist_is_400006_naming_the_client_ip(sandbox: KucoinS
     assert "400006" in str(raised.value)
     assert "127.0.0.1" in str(raised.value)
     assert outcome(sandbox) == (403, "400006")
-    with pytest.raises(RestError, match=r"Invalid status code: 403.*clientIp is:127\.0\.0\.1"):
+    with pytest.raises(RestError, match=r"Invalid status code: 403.*client IP is: 127\.0\.0\.1"):
         sdk_account_api(sandbox, key).get_apikey_info()
 
     allowed = sandbox.add_key(make_key(key_version=3, ip_whitelist=("10.20.30.40", "127.0.0.1")))
-    assert sdk_account_api(sandbox, allowed).get_apikey_info().ip_whitelist == "10.20.30.40,127.0.0.1"
+    # Key information shows the whitelist masked, as KuCoin does.
+    assert sdk_account_api(sandbox, allowed).get_apikey_info().ip_whitelist == "10.**.40,127.**.1"
     network = sandbox.add_key(make_key(key_version=3, ip_whitelist=("127.0.0.0/8",)))
     assert sdk_account_api(sandbox, network).get_apikey_info().api_key == network.api_key
     assert [r.http_status for r in sandbox.requests] == [403, 403, 200, 200]
@@ -333,7 +332,6 @@ def test_checks_run_in_the_exchange_order(sandbox: KucoinSandbox) -> None:
         {"KC-API-PASSPHRASE": None},
         {"KC-API-SIGN": ""},
         {"KC-API-TIMESTAMP": "yesterday"},
-        {"KC-API-KEY-VERSION": "4"},
     ],
     ids=lambda change: "-".join(f"{k}={v}" for k, v in change.items()),
 )

@@ -23,6 +23,7 @@ from harness.kucoin_sandbox import (
     ip_allowed,
     key_info,
     make_key,
+    mask_ip,
     prehash,
 )
 
@@ -88,7 +89,8 @@ def test_key_info_master_and_sub_account() -> None:
     assert "subName" not in master
     assert (master["permission"], master["ipWhitelist"], master["createdAt"]) == ("General,Spot", "", 5)
     sub = key_info(SandboxKey("b", "s", "p", sub_name="bot1", ip_whitelist=("1.2.3.4", "5.6.7.8")))
-    assert (sub["isMaster"], sub["subName"], sub["ipWhitelist"]) == (False, "bot1", "1.2.3.4,5.6.7.8")
+    # KuCoin masks the middle of each whitelisted address in key information.
+    assert (sub["isMaster"], sub["subName"], sub["ipWhitelist"]) == (False, "bot1", "1.**.4,5.**.8")
     assert sub["uid"] != master["uid"]
 
 
@@ -191,9 +193,32 @@ def test_each_check_in_order() -> None:
     assert verify(key, path, query, good) is None
 
 
-def test_version_header_must_match_the_key() -> None:
-    key = make_key(key_version=3)
+@pytest.mark.parametrize("version", [2, 3])
+def test_headers_2_and_3_are_interchangeable_for_version_2_and_3_keys(version: int) -> None:
+    key = make_key(key_version=version)
     path, query, headers = ccxt_request(key, {})  # ccxt sends version 2 with the HMAC passphrase
-    assert verify(key, path, query, headers) == "400004"
+    assert verify(key, path, query, headers) is None
     assert verify(key, path, query, dict(headers, **{"kc-api-key-version": "3"})) is None
-    assert verify(key, path, query, dict(headers, **{"kc-api-key-version": "x"})) == "400001"
+    # Version 1 means a plain passphrase: the HMAC one no longer matches.
+    assert verify(key, path, query, dict(headers, **{"kc-api-key-version": "1"})) == "400004"
+
+
+@pytest.mark.parametrize("header", ["x", "4", "0", "v3"])
+def test_an_invalid_version_header_is_400009(header: str) -> None:
+    key = make_key(key_version=3)
+    path, query, headers = ccxt_request(key, {})
+    assert verify(key, path, query, dict(headers, **{"kc-api-key-version": header})) == "400009"
+
+
+def test_a_version_1_key_needs_header_1_or_none() -> None:
+    key = make_key(key_version=1)
+    path, query, headers = ccxt_request(key, {})
+    plain = dict(headers, **{"kc-api-passphrase": key.passphrase})
+    assert verify(key, path, query, dict(plain, **{"kc-api-key-version": "1"})) is None
+    assert verify(key, path, query, {k: v for k, v in plain.items() if k != "kc-api-key-version"}) is None
+    assert verify(key, path, query, plain) == "400004"  # header 2
+
+
+@pytest.mark.parametrize(("entry", "shown"), [("203.0.113.154", "203.**.154"), ("10.0.0.1", "10.**.1"), ("::1", "::1")])
+def test_whitelist_entries_are_masked_as_kucoin_shows_them(entry: str, shown: str) -> None:
+    assert mask_ip(entry) == shown
