@@ -18,7 +18,7 @@ from kucoin_universal_sdk.model.transport_option import TransportOptionBuilder
 from harness.kucoin_sandbox import KucoinSandbox, RequestRecord, SandboxKey
 
 
-def sdk_account_api(
+def sdk_rest(
     sandbox: KucoinSandbox,
     key: SandboxKey,
     *,
@@ -26,9 +26,9 @@ def sdk_account_api(
     passphrase: str | None = None,
     read_timeout: float = 10,
     max_retries: int = 3,
-) -> AccountAPI:
-    """The official SDK's account API. It takes any endpoint URL, http:// included, and always signs as a
-    version 3 key (KC-API-KEY-VERSION: 3, HMAC passphrase)."""
+) -> Any:
+    """The official SDK's REST service on the sandbox. It takes any endpoint URL, http:// included, and always
+    signs as a version 3 key (KC-API-KEY-VERSION: 3, HMAC passphrase)."""
     transport = TransportOptionBuilder().set_read_timeout(read_timeout).set_max_retries(max_retries).build()
     option = (
         ClientOptionBuilder()
@@ -41,7 +41,12 @@ def sdk_account_api(
         .set_transport_option(transport)
         .build()
     )
-    return DefaultClient(option).rest_service().get_account_service().get_account_api()
+    return DefaultClient(option).rest_service()
+
+
+def sdk_account_api(sandbox: KucoinSandbox, key: SandboxKey, **options: Any) -> AccountAPI:
+    """The official SDK's account API (options as for sdk_rest)."""
+    return sdk_rest(sandbox, key, **options).get_account_service().get_account_api()
 
 
 def shift_sdk_clock(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:

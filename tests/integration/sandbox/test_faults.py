@@ -158,3 +158,58 @@ def test_faults_do_not_touch_the_signature_checks(sandbox: KucoinSandbox) -> Non
     tampered = request["url"].replace("USDT", "BTC")
     reply = requests.get(tampered, headers=request["headers"], timeout=10)
     assert (reply.status_code, reply.json()["code"]) == (401, "400005")
+
+
+def test_parameter_error_and_account_restrictions(sandbox: KucoinSandbox) -> None:
+    key = sandbox.add_key(make_key())
+    sandbox.set_faults(key.api_key, param_error_count=1)
+    with pytest.raises(ccxt.BadRequest, match="400100"):
+        ccxt_spot(sandbox, key).private_get_user_api_key()
+    assert outcome(sandbox) == (400, "400100")
+    for code, exception in ((400303, ccxt.PermissionDenied), (400301, ccxt.ExchangeError)):
+        sandbox.set_faults(key.api_key, restricted_count=1, restricted_code=code)
+        with pytest.raises(exception, match=str(code)):
+            ccxt_spot(sandbox, key).private_get_user_api_key()
+        assert outcome(sandbox) == (400, str(code))
+    sandbox.set_faults(key.api_key, restricted_count=1, restricted_code=400303)
+    with pytest.raises(RestError, match="identity verification"):
+        sdk_account_api(sandbox, key).get_apikey_info()
+    assert ccxt_spot(sandbox, key).private_get_user_api_key()["code"] == "200000"
+
+
+def test_cloudflare_rate_limit_page(sandbox: KucoinSandbox) -> None:
+    sandbox.set_faults(cloudflare_count=1)
+    reply = requests.get(f"{sandbox.spot_url}/api/v1/timestamp", timeout=10)
+    assert reply.status_code == 429
+    assert reply.headers["Content-Type"].startswith("text/html")
+    assert "Error 1015" in reply.text
+    assert "You are being rate limited" in reply.text
+    assert sandbox.requests[-1].fault == "cloudflare_1015"
+    key = sandbox.add_key(make_key())
+    sandbox.set_faults(cloudflare_count=1)
+    with pytest.raises(ccxt.RateLimitExceeded):  # ccxt reads any 429 as a rate limit
+        ccxt_spot(sandbox, key).private_get_user_api_key()
+
+
+def test_trickle_sends_the_answer_byte_by_byte(sandbox: KucoinSandbox) -> None:
+    slow = sandbox.add_key(make_key())
+    sandbox.set_faults(slow.api_key, trickle_ms=20)
+    started = time.monotonic()
+    assert ccxt_spot(sandbox, slow).private_get_user_api_key()["code"] == "200000"
+    assert time.monotonic() - started > 2, "a few hundred bytes at 20 ms each"
+    # Every single read is quick, so a per-read timeout does not trip: only a deadline on the whole call does.
+    started = time.monotonic()
+    assert ccxt_spot(sandbox, slow, timeout=500).private_get_user_api_key()["code"] == "200000"
+    assert time.monotonic() - started > 2
+
+
+def test_service_status_is_settable_per_listener(sandbox: KucoinSandbox) -> None:
+    assert requests.get(f"{sandbox.spot_url}/api/v1/status", timeout=10).json()["data"] == {
+        "status": "open",
+        "msg": "",
+    }
+    sandbox.set_service_status("close", "maintenance", listener="futures")
+    assert requests.get(f"{sandbox.futures_url}/api/v1/status", timeout=10).json()["data"]["status"] == "close"
+    assert requests.get(f"{sandbox.spot_url}/api/v1/status", timeout=10).json()["data"]["status"] == "open"
+    with pytest.raises(ValueError, match="cancelonly"):
+        sandbox.set_service_status("paused")
