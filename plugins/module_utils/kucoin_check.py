@@ -256,6 +256,12 @@ def run_key_check(
             result["created_at"] = iso_utc(info.created_at_ms)
             result["age_days"] = max(0, (now_ms - info.created_at_ms) // MS_PER_DAY)
 
+    futures_error = errors.get("futures")
+    if futures_error is not None and futures_error.kucoin_code == "400007" and info is not None:
+        # KuCoin refused the overview for want of Futures, and the key information shows it: the policy's
+        # words (which permission, what to change) say more than the bare 400007.
+        if "futures" not in {p.lower() for p in info.permissions}:
+            del errors["futures"]
     # The key-info error is the most specific, then the futures call's, then the clock's.
     for name in ("key_info", "futures", "time"):
         if name in errors:

@@ -34,7 +34,7 @@ def test_keys_policies_and_every_error_code(sandbox: KucoinSandbox, tmp_path: Pa
     frozen = add(make_key(frozen=True))
     unknown = make_key()  # never added
     faulty = {name: add(make_key()) for name in ("late", "429 once", "429 always", "500 once", "500 always")}
-    faulty.update({name: add(make_key()) for name in ("not json", "dropped", "slow")})
+    faulty.update({name: add(make_key()) for name in ("not json", "dropped", "slow", "400100", "400303", "1015")})
     sandbox.set_faults(faulty["late"].api_key, clock_offset_ms=6500)  # only this key's requests see it
     sandbox.set_faults(faulty["429 once"].api_key, rate_limit_count=1, rate_limit_reset_ms=300)
     sandbox.set_faults(faulty["429 always"].api_key, rate_limit_count=50, rate_limit_reset_ms=100)
@@ -42,6 +42,9 @@ def test_keys_policies_and_every_error_code(sandbox: KucoinSandbox, tmp_path: Pa
     sandbox.set_faults(faulty["500 always"].api_key, server_error_count=50)
     sandbox.set_faults(faulty["not json"].api_key, malformed_count=1)
     sandbox.set_faults(faulty["dropped"].api_key, drop_count=1)
+    sandbox.set_faults(faulty["400100"].api_key, param_error_count=1)
+    sandbox.set_faults(faulty["400303"].api_key, restricted_count=1, restricted_code=400303)
+    sandbox.set_faults(faulty["1015"].api_key, cloudflare_count=50)
     # Far beyond the timeout, so a task that ignored it would blow the bound asserted below by seconds.
     sandbox.set_faults(faulty["slow"].api_key, latency_ms=int(TIMEOUT_S * 1000 * 20))
 
@@ -58,7 +61,7 @@ def test_keys_policies_and_every_error_code(sandbox: KucoinSandbox, tmp_path: Pa
         case("master where a sub-account is expected", v2, expected_sub_account="grid-sub"),
         case("missing permission", v2, required_permissions=["General", "Margin"]),
         case("forbidden permission", withdraw, forbidden_permissions=["withdrawal"]),
-        case("withdrawal allowed by default", withdraw),
+        case("withdrawal allowed explicitly", withdraw, allowed_permissions=["Withdrawal"]),
         case("old key warns", old),
         case("old key fails", old, fail_on_old_key=True),
         case("no whitelist", v2, require_ip_whitelist=True),
@@ -72,13 +75,17 @@ def test_keys_policies_and_every_error_code(sandbox: KucoinSandbox, tmp_path: Pa
         case("400004 wrong key version", v1, key_version=2),
         case("400005 wrong secret", v1, api_secret=v1.secret + "x"),
         case("400006 ip", elsewhere),
-        case("400007 futures permission", spot_only, **futures_urls),
+        # KuCoin answers the overview with 400007; the key information says which permission is missing.
+        case("futures permission missing", spot_only, **futures_urls),
         case("411100 frozen", frozen),
         case("429 then success", faulty["429 once"]),
         case("429000 after retries", faulty["429 always"]),
         case("500 then success", faulty["500 once"]),
         case("500000 after retries", faulty["500 always"]),
         case("not KuCoin's JSON", faulty["not json"]),
+        case("400100 parameter", faulty["400100"]),
+        case("400303 identity verification", faulty["400303"]),
+        case("Cloudflare 1015", faulty["1015"]),
         case("connection dropped", faulty["dropped"]),
         case("connection refused", v2, base_url=f"http://127.0.0.1:{closed_port()}"),
         case("dns", v2, base_url="http://kucoin-sandbox.invalid"),
@@ -116,6 +123,7 @@ def test_keys_policies_and_every_error_code(sandbox: KucoinSandbox, tmp_path: Pa
         assert abs(result["clock_skew_ms"]) < 500
         assert result["round_trip_ms"] >= 0
         assert result["age_days"] == 0
+        assert result["service_status"] == "open"
         assert not out[name].warnings
     assert out["v1"].result["is_master"] is True
     assert out["v1"].result["sub_account"] is None
@@ -130,14 +138,14 @@ def test_keys_policies_and_every_error_code(sandbox: KucoinSandbox, tmp_path: Pa
 
     failed("wrong sub-account", None, 200, "sub-account grid-sub, not to sub-account dca-sub")
     failed("master where a sub-account is expected", None, 200, "master account")
-    failed("missing permission", None, 200, "required permission(s) Margin")
-    failed("forbidden permission", None, 200, "forbidden permission(s) Withdrawal")
-    passed("withdrawal allowed by default")
+    failed("missing permission", None, 200, "lacks the Margin permission")
+    failed("forbidden permission", None, 200, "has the Withdrawal permission")
+    passed("withdrawal allowed explicitly")
     assert passed("old key warns").warnings == ["the key is 120 days old, older than max_key_age_days (90); rotate it"]
     assert out["old key warns"].result["age_days"] == 120
     failed("old key fails", None, 200, "120 days old")
     failed("no whitelist", None, 200, "no IP whitelist")
-    assert passed("whitelisted").result["ip_whitelist"] == ["127.0.0.1"]
+    assert passed("whitelisted").result["ip_whitelist"] == ["127.**.1"]  # masked, as KuCoin shows it
 
     failed("400001 missing header", "400001", 400, "header", "api_passphrase")
     pasted = failed("passphrase with a line break", None, None, "api_passphrase cannot be sent in an HTTP header")
@@ -145,10 +153,10 @@ def test_keys_policies_and_every_error_code(sandbox: KucoinSandbox, tmp_path: Pa
     failed("400002 timestamp", "400002", 400, "clock", "time sync")
     failed("400003 unknown key", "400003", 401, "does not know this API key")
     failed("400004 wrong passphrase", "400004", 401, "passphrase", "key_version 2 was used")
-    failed("400004 wrong key version", "400004", 401, "key_version does not match")
+    failed("400004 wrong key version", "400004", 401, "version 1 key", "key_version 2 was used")
     failed("400005 wrong secret", "400005", 401, "signature", "secret")
     failed("400006 ip", "400006", 403, "whitelist", "127.0.0.1")
-    failed("400007 futures permission", "400007", 403, "Futures", "/api/v1/account-overview")
+    failed("futures permission missing", None, 200, "lacks the Futures permission", "tick Futures")
     failed("411100 frozen", "411100", 403, "frozen")
 
     passed("429 then success")
@@ -156,11 +164,15 @@ def test_keys_policies_and_every_error_code(sandbox: KucoinSandbox, tmp_path: Pa
     for name, key in (("429 then success", faulty["429 once"]), ("500 then success", faulty["500 once"])):
         statuses = [r.http_status for r in sandbox.requests if r.api_key == key.api_key]
         assert statuses in ([429, 200], [500, 200]), f"{name}: {statuses}"
-    failed("429000 after retries", "429000", 429, "too many requests")
+    failed("429000 after retries", "429000", 429, "too many requests", "per account (UID)", "sub-account")
     assert len([r for r in sandbox.requests if r.api_key == faulty["429 always"].api_key]) == 4, "bounded retries"
     failed("500000 after retries", "500000", 500, "kucoin's side")
     assert len([r for r in sandbox.requests if r.api_key == faulty["500 always"].api_key]) == 4
     failed("not KuCoin's JSON", None, 200, "not KuCoin's JSON", "502 Bad Gateway")
+    failed("400100 parameter", "400100", 400, "parameter", "key_info_url")
+    failed("400303 identity verification", "400303", 400, "restricts this account (400303)", "KYC")
+    cloudflare = failed("Cloudflare 1015", None, 429, "rate-limit page", "1015", "per IP address")
+    assert "captive portal" not in cloudflare.msg
     failed("connection dropped", None, None, "connection")
     timed_out = failed("timeout", None, None, f"did not answer within {TIMEOUT_S:g} seconds")
     assert timed_out.seconds is not None
@@ -274,7 +286,7 @@ def test_no_secret_in_verbose_output(sandbox: KucoinSandbox, tmp_path: Path) -> 
     assert "ignored=3" in output, str(run)
     assert "400004" in output
     assert "400005" in output
-    assert "400007" in output
+    assert "lacks the Futures permission" in output  # KuCoin said 400007; the key info says why
     assert "days old" in output
     assert "clock_skew_ms" in output, "the module's full results were printed"
     if '"invocation"' in output:
@@ -296,3 +308,101 @@ def test_no_secret_in_verbose_output(sandbox: KucoinSandbox, tmp_path: Path) -> 
     # Distinctive fragments too, in case something printed part of a value.
     for fragment in ("VERBOSE-SECRET", "VERBOSE-PASS", "V1-SECRET", "V1-PASS"):
         assert fragment not in output, fragment
+
+
+def test_defaults_refuse_what_a_trading_bot_must_not_have(sandbox: KucoinSandbox, tmp_path: Path) -> None:
+    """key_check with its own defaults (only credentials and URLs given), as a new user runs it."""
+    add = sandbox.add_key
+    transfer = add(make_key(permissions=("General", "Spot", "Transfer")))
+    inner = add(make_key(permissions=("General", "Spot", "InnerTransfer")))
+    general = add(make_key(permissions=("General",)))
+    spot = add(make_key(permissions=("General", "Spot")))
+    v3 = add(make_key(key_version=3, permissions=("General", "Spot")))
+    v2 = add(make_key(key_version=2, permissions=("General", "Spot")))
+    pinned = add(make_key(permissions=("General", "Spot"), ip_whitelist=("10.1.2.3", "127.0.0.1")))
+    novel = add(make_key(permissions=("General", "Spot", "Options")))
+
+    def case(name: str, key: Any, **extra: Any) -> dict[str, Any]:
+        args = {"api_key": key.api_key, "api_secret": key.secret, "api_passphrase": key.passphrase}
+        return {"name": name, "args": {**args, "base_url": sandbox.spot_url, **extra}}
+
+    futures = {"api": "futures", "base_url": sandbox.futures_url, "key_info_url": sandbox.spot_url}
+    out = run_cases(
+        [
+            case("Transfer", transfer),
+            case("InnerTransfer", inner),
+            case("General only, spot bot", general),
+            case("General and Spot, futures bot", spot, **futures),
+            case("version 3, key_version left out", v3),
+            case("version 2, key_version left out", v2),
+            case("masked whitelist covering this host", pinned, whitelist_addresses=["127.0.0.1"]),
+            case("masked whitelist not covering", pinned, whitelist_addresses=["127.0.0.2"]),
+            case("unknown permission", novel),
+        ],
+        tmp_path,
+    )
+
+    def refused(name: str, *words: str) -> Outcome:
+        outcome = out[name]
+        assert outcome.failed, str(outcome)
+        assert outcome.result["valid"] is False
+        assert (outcome.result["kucoin_code"], outcome.result["http_status"]) == (None, 200), str(outcome)
+        for word in words:
+            assert word in outcome.msg, f"{name}: {word!r} not in {outcome.msg!r}"
+        return outcome
+
+    refused("Transfer", "has the Transfer permission", "withdraw", "API management page", "untick Transfer")
+    refused("InnerTransfer", "has the InnerTransfer permission", "API management page", "untick InnerTransfer")
+    refused("General only, spot bot", "lacks the Spot permission", "tick Spot")
+    refused("General and Spot, futures bot", "lacks the Futures permission", "futures bot", "tick Futures")
+    for name in ("version 3, key_version left out", "version 2, key_version left out"):
+        outcome = out[name]
+        assert not outcome.failed, str(outcome)
+        assert outcome.result["key_version"] == 3
+        assert outcome.warnings == [], "no warning about key versions 2 and 3"
+        assert outcome.result["service_status"] == "open"
+    covered = out["masked whitelist covering this host"]
+    assert not covered.failed, str(covered)
+    assert covered.result["ip_whitelist"] == ["10.**.3", "127.**.1"], "returned as KuCoin gives them"
+    refused("masked whitelist not covering", "does not cover 127.0.0.2", "127.**.1")
+    novel_outcome = out["unknown permission"]
+    assert not novel_outcome.failed, str(novel_outcome)
+    assert any("does not know: Options" in w for w in novel_outcome.warnings)
+
+
+def test_service_status_warns_or_fails(sandbox: KucoinSandbox, tmp_path: Path) -> None:
+    key = sandbox.add_key(make_key(permissions=("General", "Futures")))
+    sandbox.set_service_status("close", "maintenance", listener="futures")
+    futures = {"api": "futures", "base_url": sandbox.futures_url, "key_info_url": sandbox.spot_url}
+    out = run_cases(
+        [
+            {"name": "warns", "args": key_args(key, sandbox, **futures)},
+            {"name": "fails", "args": key_args(key, sandbox, require_service_open=True, **futures)},
+        ],
+        tmp_path,
+    )
+    assert not out["warns"].failed, str(out["warns"])
+    assert out["warns"].result["service_status"] == "close"
+    assert any("futures service as 'close' (maintenance)" in w for w in out["warns"].warnings)
+    assert out["fails"].failed
+    assert "require_service_open" in out["fails"].msg
+    assert {(r.listener, r.path) for r in sandbox.requests if r.path == "/api/v1/status"} == {
+        ("futures", "/api/v1/status")
+    }
+
+
+def test_a_trickling_server_fails_within_the_documented_bound(sandbox: KucoinSandbox, tmp_path: Path) -> None:
+    """Every answer arrives one byte a second: each read is quick, so only a deadline on whole calls ends it."""
+    from ansible_collections.tradebot.kucoin.plugins.module_utils.kucoin_check import CHECK_TIMEOUT_FACTOR
+
+    key = sandbox.add_key(make_key())
+    sandbox.set_faults(trickle_ms=1000)
+    timeout = 3.0
+    out = run_cases([], tmp_path, timed=[{"name": "trickle", "args": key_args(key, sandbox, timeout=timeout)}])
+    outcome = out["trickle"]
+    assert outcome.failed, str(outcome)
+    assert f"did not answer within {timeout:g} seconds" in outcome.msg
+    assert outcome.seconds is not None
+    # The documented bound, plus room for Ansible's own per-task overhead on a busy machine.
+    bound = CHECK_TIMEOUT_FACTOR * timeout
+    assert outcome.seconds < bound + 4, f"the task took {outcome.seconds:.1f} s; documented bound {bound:g} s"
