@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-DEFAULT_KEY_VERSION = 2
+DEFAULT_KEY_VERSION = 3  # every key KuCoin creates now
 
 
 class BotEnvironmentError(ValueError):

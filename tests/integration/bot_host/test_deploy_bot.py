@@ -226,6 +226,7 @@ def test_full_deploy_runs_every_bot_and_prints_no_secret(fleet: Fleet) -> None:
         )
     # Old keys pass with a warning (bot_host_key_check_max_key_age_days 90, fail_on_old_key false).
     assert re.search(r"it-mm-doge .*; WARNING: the key is 120 days old", run.stdout)
+    assert run.stdout.count("KuCoin service open") == len(fleet.strategies)
     # The sandbox saw each bot authenticate with its own key, from the bot host.
     used = {r.api_key for r in fleet.sandbox.requests if r.code == "200000" and r.path != "/api/v1/timestamp"}
     assert {s.key.api_key for s in fleet.strategies} <= used
@@ -373,10 +374,15 @@ def test_new_secret_version_restarts_only_that_strategy_and_removed_strategies_g
         assert state == "inactive"
 
 
-def test_a_key_that_fails_its_check_leaves_the_host_untouched(fleet: Fleet) -> None:
+# Every file the role manages for bots on a host, with size and modification time.
+BOT_FILES = "find /etc/kucoin-bot /etc/systemd/system -path '*kucoin-bot*' -printf '%p %s %T@\\n' | sort"
+
+
+def test_a_key_with_transfer_is_refused_by_default_and_leaves_the_host_untouched(fleet: Fleet) -> None:
+    """The role's defaults, no key_check options: KuCoin's Transfer permission is the withdrawal right."""
     dca = fleet.by_name("it-dca-eth")
     bad = make_key(
-        permissions=("General", "Spot", "Withdrawal"),
+        permissions=("General", "Spot", "Transfer"),
         ip_whitelist=WHITELIST,
         key_version=dca.key.key_version,
         secret=marker("BAD"),
@@ -385,6 +391,7 @@ def test_a_key_that_fails_its_check_leaves_the_host_untouched(fleet: Fleet) -> N
     fleet.secrets_seen += [bad.secret, bad.passphrase, bad.api_key]
     env_file = f"/etc/kucoin-bot/{dca.name}.env"
     file_before, pid_before = fleet.file_digest("bot2", env_file), fleet.main_pid(dca)
+    tree_before = fleet.sh("bot2", BOT_FILES)
     fleet.bao.put_secret(
         "secret",
         dca.vault_path,
@@ -396,11 +403,14 @@ def test_a_key_that_fails_its_check_leaves_the_host_untouched(fleet: Fleet) -> N
         fleet.bao.put_secret("secret", dca.vault_path, dca.vault_fields())
     assert run.returncode != 0
     assert recap(run)["bot2"]["failed"] == 1
-    assert re.search(r"it-dca-eth: .*Withdrawal", run.output), run.output[-3000:]
+    assert re.search(r"it-dca-eth: The key has the Transfer permission", run.output), run.output[-3000:]
     assert "nothing on this host was changed" in run.output
     assert "bot2: not completed" in run.stdout
+    # The end-of-run summary names the strategy and the permission.
+    assert re.search(r"it-dca-eth: key INVALID, nothing deployed: .*has the Transfer permission", run.stdout)
     assert fleet.file_digest("bot2", env_file) == file_before
     assert fleet.main_pid(dca) == pid_before
+    assert fleet.sh("bot2", BOT_FILES) == (tree_before)
     assert recap(run)["bot1"]["failed"] == 0
     assert_no_secret(run, fleet)
 

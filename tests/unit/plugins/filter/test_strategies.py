@@ -209,7 +209,7 @@ def test_bot_environment_key_version_default_and_extras_order():
         dict(NAMES, api="BOT_API"),
         extra={"SYMBOL": "BTC-USDT", "LOG": "info"},
     )
-    assert env["KUCOIN_API_KEY_VERSION"] == "2"
+    assert env["KUCOIN_API_KEY_VERSION"] == "3"
     assert env["BOT_API"] == "spot"
     assert env["SYMBOL"] == "ETH-USDT"
     assert list(env)[-3:] == ["SYMBOL", "LOG", "ONLY_HERE"]
