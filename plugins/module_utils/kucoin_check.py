@@ -257,11 +257,11 @@ def run_key_check(
             result["age_days"] = max(0, (now_ms - info.created_at_ms) // MS_PER_DAY)
 
     futures_error = errors.get("futures")
-    if futures_error is not None and futures_error.kucoin_code == "400007" and info is not None:
+    lacks_futures = info is not None and "futures" not in {p.lower() for p in info.permissions}
+    if futures_error is not None and futures_error.kucoin_code == "400007" and lacks_futures:
         # KuCoin refused the overview for want of Futures, and the key information shows it: the policy's
         # words (which permission, what to change) say more than the bare 400007.
-        if "futures" not in {p.lower() for p in info.permissions}:
-            del errors["futures"]
+        del errors["futures"]
     # The key-info error is the most specific, then the futures call's, then the clock's.
     for name in ("key_info", "futures", "time"):
         if name in errors:

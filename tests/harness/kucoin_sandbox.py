@@ -430,7 +430,7 @@ class _Handler(BaseHTTPRequestHandler):
         client_ip = self.client_address[0]
         api_key = auth_headers.get("kc-api-key")
         generation = sandbox._generation
-        latency = sandbox._latency_ms(api_key) / 1000
+        latency = sandbox._delay_ms("latency_ms", api_key) / 1000
         # Half the delay on the way in and half on the way out, like a network: a client that estimates skew
         # from the round-trip midpoint then measures the configured clock offset, not the latency.
         if latency:
@@ -459,7 +459,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         content_type = "text/html; charset=UTF-8" if reply.body.startswith(b"<") else "application/json"
         headers = {"Content-Type": content_type, "Content-Length": str(len(reply.body)), **reply.headers}
-        trickle = sandbox._trickle_ms(api_key) / 1000
+        trickle = sandbox._delay_ms("trickle_ms", api_key) / 1000
         if trickle:
             self._trickle(reply.status, headers, reply.body, trickle)
             return
@@ -635,19 +635,13 @@ class KucoinSandbox:
             if generation == self._generation:
                 self.requests.append(record)
 
-    def _latency_ms(self, api_key: str | None) -> int:
+    def _delay_ms(self, field_name: str, api_key: str | None) -> int:
+        """A delay fault (latency_ms, trickle_ms): the server-wide one plus the key's own."""
         with self._lock:
-            latency = self._server_faults.latency_ms
+            delay = getattr(self._server_faults, field_name)
             if api_key is not None and api_key in self._key_faults:
-                latency += self._key_faults[api_key].latency_ms
-        return max(latency, 0)
-
-    def _trickle_ms(self, api_key: str | None) -> int:
-        with self._lock:
-            trickle = self._server_faults.trickle_ms
-            if api_key is not None and api_key in self._key_faults:
-                trickle += self._key_faults[api_key].trickle_ms
-        return max(trickle, 0)
+                delay += getattr(self._key_faults[api_key], field_name)
+        return max(delay, 0)
 
     def _take_fault(self, api_key: str | None, generation: int) -> tuple[str | None, Faults]:
         """Consume one counted fault, the key's own before server-wide ones; also return the faults it came from."""
