@@ -47,6 +47,8 @@ FIELDS: dict[str, Field] = {
     "environment": Field((Mapping,), "a mapping", default={}),
     "secret_delivery": Field((str,), "a string", ("environment", "credentials")),
     "key_check": Field((Mapping,), "a mapping", default={}),
+    # The bot trades on margin: its key must also have KuCoin's Margin permission.
+    "margin": Field((bool,), "true or false", default=False),
 }
 
 

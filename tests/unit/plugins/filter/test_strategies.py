@@ -46,8 +46,9 @@ def test_defaults_filled_in_with_the_role_options():
             "environment": {},
             "secret_delivery": "environment",
             "key_check": {},
+            "margin": False,
         },
-        {"name": "old", "state": "absent", "environment": {}, "key_check": {}},
+        {"name": "old", "state": "absent", "environment": {}, "key_check": {}, "margin": False},
     ]
 
 
@@ -87,6 +88,7 @@ def test_undefined_list_is_empty():
         ([{"name": "a", "secret_delivery": "file"}], "secret_delivery must be one of environment, credentials"),
         ([{"name": "a", "environment": ["X=1"]}], "environment must be a mapping"),
         ([{"name": "a", "vault_pth": "x"}], "unknown keys vault_pth"),
+        ([{"name": "a", "margin": "yes"}], "margin must be true or false"),
     ],
 )
 def test_refused_lists_name_host_entry_and_fix(strategies, needle):
@@ -105,7 +107,7 @@ def test_present_needs_vault_path_when_required():
 
 def test_exec_start_required_only_with_the_role_options():
     assert bot_strategies([{"name": "grid"}]) == [
-        {"name": "grid", "state": "present", "environment": {}, "key_check": {}}
+        {"name": "grid", "state": "present", "environment": {}, "key_check": {}, "margin": False}
     ]
     role = dict(ROLE, default_exec_start="")
     assert "needs an exec_start (or set bot_host_default_exec_start)" in refused([{"name": "grid"}], **role)
