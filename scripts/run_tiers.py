@@ -21,7 +21,11 @@ JUNIT = OUTPUT / "junit-tiers"
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 # Tests that only prove the harness or third-party clients run once; the ansible-facing ones on every core.
-ANSIBLE_FACING = ["tests/integration/vault_credentials", "tests/integration/key_check"]
+ANSIBLE_FACING = [
+    "tests/integration/vault_credentials",
+    "tests/integration/key_check",
+    "tests/integration/packaging/test_tarball.py",
+]
 
 
 @dataclass

@@ -31,10 +31,11 @@ from harness.openbao import OpenBao
 from harness.procs import OUTPUT_DIR, REPO_ROOT, wait_for
 
 PLAYBOOK = REPO_ROOT / "deploy_bot.yml"
-BOT_PROGRAM = REPO_ROOT / "examples" / "kucoin_bot.py"
+# The example bot ships in the role's files/ (with a link to the collection's one signing module, installed
+# beside it), so the inventory names it with a relative src that works from a checkout and an installed copy.
+BOT_PROGRAM = "kucoin_bot.py"
 BOT_PROGRAM_DEST = "/opt/kucoin-bot/kucoin_bot.py"
-# The example bot signs with the collection's one signing module, installed beside it.
-BOT_SIGNING = REPO_ROOT / "plugins" / "module_utils" / "kucoin_signing.py"
+BOT_SIGNING = "kucoin_signing.py"
 BOT_SIGNING_DEST = "/opt/kucoin-bot/kucoin_signing.py"
 READ_POLICY = 'path "secret/data/kucoin/*" { capabilities = ["read"] }\n'
 
@@ -100,8 +101,8 @@ def bot_group_vars(sandbox: KucoinSandbox, ntp: NtpServer, **overrides: Any) -> 
         "bot_host_ntp_servers": [{"host": ntp.host, "port": ntp.port, "minpoll": 0, "maxpoll": 2}],
         "bot_host_ntp_pools": [],
         "bot_host_program_files": [
-            {"src": str(BOT_PROGRAM), "dest": BOT_PROGRAM_DEST, "mode": "0755"},
-            {"src": str(BOT_SIGNING), "dest": BOT_SIGNING_DEST, "mode": "0644"},
+            {"src": BOT_PROGRAM, "dest": BOT_PROGRAM_DEST, "mode": "0755"},
+            {"src": BOT_SIGNING, "dest": BOT_SIGNING_DEST, "mode": "0644"},
         ],
         "bot_host_default_exec_start": f"/usr/bin/python3 {BOT_PROGRAM_DEST}",
         **overrides,

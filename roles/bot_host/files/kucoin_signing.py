@@ -1,0 +1,1 @@
+../../../plugins/module_utils/kucoin_signing.py
