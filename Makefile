@@ -13,6 +13,7 @@ PIP_FLAGS := --disable-pip-version-check --quiet
 help:
 	@echo "make demo   - deploy three demo bots against local OpenBao, sandbox and container hosts"
 	@echo "make test   - every test tier (unit, integration, sanity, lint) on each supported ansible-core"
+	@echo "make unit, make lint - one tier; no root, no host tooling (only .venv is built)"
 	@echo "make bench  - benchmark against the alternatives; writes docs/benchmarks.md (QUICK=1 for a short run)"
 
 system-deps:
@@ -52,7 +53,12 @@ demo: system-deps .venv/.stamp collection
 test: deps
 	$(PYTHON) scripts/run_tiers.py
 
-unit integration sanity lint: deps
+# Unit tests and lint need neither root nor the host tooling: only .venv (and whichever of .venv-2.17 and
+# .venv-2.21 exist; `make venvs` builds them). Integration and sanity set up everything.
+unit lint: .venv/.stamp collection
+	$(PYTHON) scripts/run_tiers.py --only $@ --built-venvs
+
+integration sanity: deps
 	$(PYTHON) scripts/run_tiers.py --only $@
 
 bench: system-deps .venv-bench/.stamp collection

@@ -1,11 +1,12 @@
-"""Bot hosts for tests and the demo: real Debian 12 systemd hosts booted with systemd-nspawn, reached over SSH.
+"""Bot hosts for tests and the demo: real Debian systemd hosts booted with systemd-nspawn, reached over SSH.
 
-One base tree is built with debootstrap and cached under /var/cache/tradebot-kucoin (rebuilt when its package
-list or preparation changes). Each host boots from it with `--volatile=overlay`, so every boot starts pristine
+A fleet runs one Debian suite, bookworm (Debian 12, the default) or trixie (Debian 13). One base tree per suite
+is built with debootstrap and cached under /var/cache/tradebot-kucoin (rebuilt when its package list or
+preparation changes). Each host boots from it with `--volatile=overlay`, so every boot starts pristine
 and any number of hosts share the tree. Hosts share the machine's network: each sshd listens on its own
 127.0.0.1 port, and inside a host 127.0.0.1:<port> reaches the controller's OpenBao, sandbox and NTP server.
 
-`python -m harness hosts [-n 3]` boots hosts by hand and prints the inventory and ssh commands.
+`python -m harness hosts [-n 3] [--suite trixie]` boots hosts by hand and prints the inventory and ssh commands.
 """
 
 from __future__ import annotations
@@ -33,7 +34,9 @@ from typing import Any
 
 from harness.procs import OUTPUT_DIR, ManagedProcess, free_port, tcp_open, wait_for
 
-SUITE = "bookworm"
+# The Debian releases the role supports as bot hosts; tests boot the first unless they ask for another.
+SUITES: tuple[str, ...] = ("bookworm", "trixie")
+DEFAULT_SUITE = SUITES[0]
 # What a fresh cloud image has; the role installs everything else (chrony, python3-httpx) for real.
 BASE_PACKAGES: tuple[str, ...] = ("systemd", "systemd-sysv", "dbus", "python3", "openssh-server")
 # Bump when _prepare_tree() changes what it writes: the tree's name (its cache key) changes with it.
@@ -110,7 +113,9 @@ class Mirrors:
 
 
 def apt_mirrors(sources: Path = APT_SOURCES) -> Mirrors:
-    """The mirrors this machine's apt already uses (deb822 sources), so the hosts fetch from the same place."""
+    """The mirrors this machine's apt already uses (deb822 sources), so the hosts fetch from the same place.
+
+    Whatever suite this machine runs, the same mirrors serve every suite a fleet may boot."""
     try:
         text = sources.read_text()
     except OSError:
@@ -126,60 +131,73 @@ def apt_mirrors(sources: Path = APT_SOURCES) -> Mirrors:
             continue
         uri = fields["uris"].split()[0].rstrip("/")
         suites = fields.get("suites", "").split()
-        if SUITE in suites and main is None:
+        if any(not suite.endswith("-security") for suite in suites) and main is None:
             main = uri
-        if f"{SUITE}-security" in suites and security is None:
+        if any(suite.endswith("-security") for suite in suites) and security is None:
             security = uri
     return Mirrors(main or DEFAULT_MIRROR, security or DEFAULT_SECURITY_MIRROR)
 
 
-def _sources_file(mirrors: Mirrors) -> str:
+def _sources_file(mirrors: Mirrors, suite: str = DEFAULT_SUITE) -> str:
     keyring = "/usr/share/keyrings/debian-archive-keyring.gpg"
     return (
-        f"Types: deb\nURIs: {mirrors.main}\nSuites: {SUITE} {SUITE}-updates\nComponents: main\nSigned-By: {keyring}\n\n"
-        f"Types: deb\nURIs: {mirrors.security}\nSuites: {SUITE}-security\nComponents: main\nSigned-By: {keyring}\n"
+        f"Types: deb\nURIs: {mirrors.main}\nSuites: {suite} {suite}-updates\nComponents: main\nSigned-By: {keyring}\n\n"
+        f"Types: deb\nURIs: {mirrors.security}\nSuites: {suite}-security\nComponents: main\nSigned-By: {keyring}\n"
     )
+
+
+def _check_suite(suite: str) -> str:
+    if suite not in SUITES:
+        raise ValueError(f"unknown Debian suite {suite!r}; the hosts can run {', '.join(SUITES)}")
+    return suite
 
 
 def base_tree_path(
-    packages: Sequence[str] = BASE_PACKAGES, mirrors: Mirrors | None = None, cache_root: Path = CACHE_ROOT
+    packages: Sequence[str] = BASE_PACKAGES,
+    mirrors: Mirrors | None = None,
+    cache_root: Path | None = None,
+    suite: str = DEFAULT_SUITE,
 ) -> Path:
-    """Where the tree for this package list and preparation lives; a change in either names a new tree."""
+    """Where the tree for this suite, package list and preparation lives; a change in any names a new tree."""
     key = json.dumps(
         {
-            "suite": SUITE,
+            "suite": _check_suite(suite),
             "packages": sorted(packages),
             "setup": TREE_SETUP_VERSION,
-            "sources": _sources_file(mirrors or apt_mirrors()),
+            "sources": _sources_file(mirrors or apt_mirrors(), suite),
         },
         sort_keys=True,
     )
-    return cache_root / f"{SUITE}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+    return (cache_root or CACHE_ROOT) / f"{suite}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
 
 
-def ensure_base_tree(packages: Sequence[str] = BASE_PACKAGES, cache_root: Path = CACHE_ROOT) -> Path:
+def ensure_base_tree(
+    packages: Sequence[str] = BASE_PACKAGES, cache_root: Path | None = None, suite: str = DEFAULT_SUITE
+) -> Path:
     """The cached base tree, built first if missing. A lock keeps parallel runs from building it twice."""
     mirrors = apt_mirrors()
-    tree = base_tree_path(packages, mirrors, cache_root)
+    cache_root = cache_root or CACHE_ROOT
+    tree = base_tree_path(packages, mirrors, cache_root, suite)
     if (tree / "usr/bin/python3").exists():
         return tree
     cache_root.mkdir(parents=True, exist_ok=True)
-    with (cache_root / f"{SUITE}.lock").open("a") as lock:
+    with (cache_root / f"{suite}.lock").open("a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also if this process dies
         if (tree / "usr/bin/python3").exists():
             return tree  # another run built it while we waited
         # Holding the lock, no one else is building: leftovers are from runs that died mid-build.
-        for stale in cache_root.glob(f".{SUITE}-*.partial"):
+        for stale in cache_root.glob(f".{suite}-*.partial"):
             shutil.rmtree(stale, ignore_errors=True)
         partial = cache_root / f".{tree.name}.partial"
         log_path = cache_root / f"{tree.name}.build.log"
-        DEBOOTSTRAP_DEBS.mkdir(parents=True, exist_ok=True)
+        debs = cache_root / DEBOOTSTRAP_DEBS.name
+        debs.mkdir(parents=True, exist_ok=True)
         argv = [
             "debootstrap",
             "--variant=minbase",
             f"--include={','.join(packages)}",
-            f"--cache-dir={DEBOOTSTRAP_DEBS}",
-            SUITE,
+            f"--cache-dir={debs}",
+            suite,
             str(partial),
             mirrors.main,
         ]
@@ -189,12 +207,12 @@ def ensure_base_tree(packages: Sequence[str] = BASE_PACKAGES, cache_root: Path =
             tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-20:])
             shutil.rmtree(partial, ignore_errors=True)
             raise RuntimeError(f"debootstrap failed (exit {result.returncode}); log {log_path}:\n{tail}")
-        _prepare_tree(partial, mirrors)
+        _prepare_tree(partial, mirrors, suite)
         partial.rename(tree)  # atomic: a tree at the final name is always complete
     return tree
 
 
-def _prepare_tree(root: Path, mirrors: Mirrors) -> None:
+def _prepare_tree(root: Path, mirrors: Mirrors, suite: str) -> None:
     """Only what booting needs; everything a bot needs is the role's job."""
     # Empty machine-id: each boot gets the container UUID nspawn passes (not "first boot", so no presets run).
     (root / "etc/machine-id").write_text("")
@@ -206,7 +224,7 @@ def _prepare_tree(root: Path, mirrors: Mirrors) -> None:
     (root / "etc/hosts").write_text("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
     # apt as on a fresh cloud image: the full suite with updates and security, empty package lists.
     (root / "etc/apt/sources.list").unlink(missing_ok=True)
-    (root / "etc/apt/sources.list.d/debian.sources").write_text(_sources_file(mirrors))
+    (root / "etc/apt/sources.list.d/debian.sources").write_text(_sources_file(mirrors, suite))
     for entry in (root / "var/lib/apt/lists").iterdir():
         if entry.is_file() and entry.name != "lock":
             entry.unlink()
@@ -217,8 +235,14 @@ def _prepare_tree(root: Path, mirrors: Mirrors) -> None:
     )
     for deb in (root / "var/cache/apt/archives").glob("*.deb"):
         deb.unlink()
+    # Only the units this suite's minimal system has (trixie's minbase lacks some of bookworm's).
+    present = [
+        unit
+        for unit in UNITS_TO_DISABLE
+        if any((root / directory / unit).exists() for directory in ("usr/lib/systemd/system", "lib/systemd/system"))
+    ]
     subprocess.run(
-        ["systemctl", f"--root={root}", "disable", "--quiet", *UNITS_TO_DISABLE],
+        ["systemctl", f"--root={root}", "disable", "--quiet", *present],
         check=True,
         capture_output=True,
     )
@@ -232,11 +256,13 @@ class ArchiveSlot:
     installs fail. So each host gets a slot of its own, and slots outlive boots so the cache stays warm.
     """
 
-    def __init__(self, tree: Path) -> None:
-        APT_ARCHIVES.mkdir(parents=True, exist_ok=True)
+    def __init__(self, tree: Path, suite: str = DEFAULT_SUITE) -> None:
+        # One set of slots per suite: the package versions differ.
+        archives = APT_ARCHIVES / suite
+        archives.mkdir(parents=True, exist_ok=True)
         index = 0
         while True:
-            lock = (APT_ARCHIVES / f"slot-{index}.lock").open("a")
+            lock = (archives / f"slot-{index}.lock").open("a")
             try:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -245,12 +271,12 @@ class ArchiveSlot:
                 continue
             break
         self._lock = lock
-        self.path = APT_ARCHIVES / f"slot-{index}"
+        self.path = archives / f"slot-{index}"
         partial = self.path / "partial"
         partial.mkdir(parents=True, exist_ok=True)
         # Warm a new slot with what the others fetched. Hard links are safe: apt replaces files by rename and
         # deletes by unlink, so no host can change a package another slot sees.
-        for deb in APT_ARCHIVES.glob("slot-*/*.deb"):
+        for deb in archives.glob("slot-*/*.deb"):
             target = self.path / deb.name
             if not target.exists():
                 with contextlib.suppress(OSError):
@@ -329,11 +355,13 @@ class BotHost:
 
 
 class BotHostFleet:
-    """N booted hosts from the base tree; stop() ends exactly the nspawn processes start() began."""
+    """N booted hosts from the base tree of one Debian suite; stop() ends exactly the nspawn processes start()
+    began."""
 
-    def __init__(self, workdir: Path, names: Sequence[str]) -> None:
+    def __init__(self, workdir: Path, names: Sequence[str], suite: str = DEFAULT_SUITE) -> None:
         if len(set(names)) != len(names) or not names:
             raise ValueError(f"host names must be distinct and non-empty: {list(names)}")
+        self.suite = _check_suite(suite)
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
         self.fleet_id = secrets.token_hex(3)
@@ -352,7 +380,7 @@ class BotHostFleet:
         if reason:
             raise HostsUnavailable(reason)
         began = time.monotonic()
-        self.base_tree = ensure_base_tree()
+        self.base_tree = ensure_base_tree(suite=self.suite)
         self.timings["base_tree"] = time.monotonic() - began
         self._make_key()
         began = time.monotonic()
@@ -382,7 +410,7 @@ class BotHostFleet:
 
     def _boot(self, host: BotHost) -> None:
         assert self.base_tree is not None
-        archives = ArchiveSlot(self.base_tree)
+        archives = ArchiveSlot(self.base_tree, self.suite)
         self._archive_slots.append(archives)
         cgroup = HostCgroup(host.machine)
         self._cgroups.append(cgroup)
@@ -529,6 +557,7 @@ def cli(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m harness hosts", description=__doc__)
     parser.add_argument("-n", "--count", type=int, default=3, help="how many hosts (bot1..botN)")
     parser.add_argument("--workdir", type=Path, help="where the key, inventory and console logs go")
+    parser.add_argument("--suite", choices=SUITES, default=DEFAULT_SUITE, help="the hosts' Debian suite")
     options = parser.parse_args(argv)
     OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
     workdir = options.workdir or Path(tempfile.mkdtemp(prefix="hosts-", dir=OUTPUT_DIR))
@@ -537,9 +566,9 @@ def cli(argv: list[str]) -> int:
         signal.signal(sig, lambda *_: stop.set())
     names = [f"bot{i}" for i in range(1, options.count + 1)]
     try:
-        with BotHostFleet(workdir, names) as fleet:
+        with BotHostFleet(workdir, names, options.suite) as fleet:
             inventory = fleet.write_inventory(workdir / "inventory.yml")
-            print(f"base tree: {fleet.base_tree} ({fleet.timings['base_tree']:.1f}s)")
+            print(f"base tree ({fleet.suite}): {fleet.base_tree} ({fleet.timings['base_tree']:.1f}s)")
             print(f"booted {len(names)} hosts in {fleet.timings['boot']:.1f}s")
             print(f"inventory: {inventory}")
             print(f"try: ansible -i {inventory} kucoin_bots -m ping")
