@@ -101,7 +101,7 @@ def bot_group_vars(sandbox: KucoinSandbox, ntp: NtpServer, **overrides: Any) -> 
         "bot_host_ntp_servers": [{"host": ntp.host, "port": ntp.port, "minpoll": 0, "maxpoll": 2}],
         "bot_host_ntp_pools": [],
         "bot_host_program_files": [
-            {"src": BOT_PROGRAM, "dest": BOT_PROGRAM_DEST, "mode": "0755"},
+            {"src": BOT_PROGRAM, "dest": BOT_PROGRAM_DEST, "mode": "0644"},
             {"src": BOT_SIGNING, "dest": BOT_SIGNING_DEST, "mode": "0644"},
         ],
         "bot_host_default_exec_start": f"/usr/bin/python3 {BOT_PROGRAM_DEST}",

@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """A minimal KuCoin bot for kucoin-bot@<strategy>.service: one signed call, one log line, then it idles.
 
 It reads what tradebot.kucoin.bot_host gives it - KUCOIN_API_KEY, KUCOIN_API_KEY_VERSION, KUCOIN_API_BASE_URL
