@@ -140,6 +140,24 @@ def test_apt_mirrors_come_from_the_machines_deb822_sources(tmp_path: Path) -> No
     )
 
 
+def test_suites_have_their_own_trees_and_the_same_mirrors(tmp_path: Path) -> None:
+    # A Debian 13 machine's sources serve bookworm hosts too, and the other way round.
+    sources = tmp_path / "debian.sources"
+    sources.write_text(
+        "Types: deb\nURIs: http://mirror.example/debian\nSuites: trixie trixie-updates\nComponents: main\n\n"
+        "Types: deb\nURIs: http://mirror.example/security\nSuites: trixie-security\nComponents: main\n"
+    )
+    mirrors = apt_mirrors(sources)
+    assert mirrors == Mirrors("http://mirror.example/debian", "http://mirror.example/security")
+    bookworm = base_tree_path(BASE_PACKAGES, mirrors, tmp_path)
+    trixie = base_tree_path(BASE_PACKAGES, mirrors, tmp_path, suite="trixie")
+    assert bookworm.name.startswith("bookworm-")
+    assert trixie.name.startswith("trixie-")
+    assert bookworm.parent == trixie.parent == tmp_path
+    with pytest.raises(ValueError, match="unknown Debian suite 'sid'; the hosts can run bookworm, trixie"):
+        BotHostFleet(tmp_path / "fleet", ["bot1"], suite="sid")
+
+
 def _footprints(fleet: BotHostFleet) -> dict[str, HostFootprint]:
     return {name: HostFootprint.of(pid) for name, pid in fleet.nspawn_pids().items()}
 
