@@ -149,7 +149,7 @@ def normalise(
     Raises StrategyError naming the host, the variable, the entry and what to change.
     """
     settings = settings or RoleSettings()
-    chosen, _ = choose_list(strategies, legacy, host)
+    chosen = choose_list(strategies, legacy, host)[0]
     if isinstance(chosen, (str, bytes)) or not isinstance(chosen, Sequence):
         raise StrategyError(f"host {host}: {VARIABLE} must be a list of strategies")
     if settings.reserved_env is not None:

@@ -110,8 +110,9 @@ def tar_members(tarball: Path) -> dict[str, tarfile.TarInfo]:
 
 @dataclass(frozen=True)
 class InstalledCollection:
-    """tradebot.kucoin installed from its tarball under `collections` and a working directory beside it."""
+    """tradebot.kucoin installed from `tarball` under `collections`, and a working directory beside it."""
 
+    tarball: Path
     collections: Path
     workdir: Path
 
@@ -150,13 +151,12 @@ def install(tarball: Path, dest: Path) -> InstalledCollection:
     (workdir / "ansible.cfg").write_text("[defaults]\nhost_key_checking = False\nretry_files_enabled = False\n")
     env = {**os.environ, "ANSIBLE_CONFIG": str(workdir / "ansible.cfg")}
     galaxy("collection", "install", "--offline", "-p", str(collections), str(tarball), cwd=workdir, env=env)
-    return InstalledCollection(collections, workdir)
+    return InstalledCollection(tarball, collections, workdir)
 
 
-def build_and_install(dest: Path, root: Path = REPO_ROOT) -> tuple[Path, InstalledCollection]:
-    """Build from a copy of `root` with local-only files added, and install into `dest`; returns both."""
-    tarball = build(checkout_copy(dest / "checkout", root), dest / "dist")
-    return tarball, install(tarball, dest / "installed")
+def build_and_install(dest: Path, root: Path = REPO_ROOT) -> InstalledCollection:
+    """Build from a copy of `root` with local-only files added, and install into `dest`."""
+    return install(build(checkout_copy(dest / "checkout", root), dest / "dist"), dest / "installed")
 
 
 def plugin_names(collection: Path) -> dict[str, list[str]]:

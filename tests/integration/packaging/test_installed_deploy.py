@@ -38,7 +38,7 @@ def test_installed_collection_deploys_the_demo_bots_on_debian_13(
     openbao: OpenBao, sandbox: KucoinSandbox, ntp_server: NtpServer, tmp_path: Path
 ) -> None:
     require_hosts()
-    _, installed = build_and_install(tmp_path / "galaxy")
+    installed = build_and_install(tmp_path / "galaxy")
     strategies = demo_strategies()
     for strategy in strategies:
         sandbox.add_key(strategy.key)

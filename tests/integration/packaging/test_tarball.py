@@ -4,7 +4,6 @@ installed copy in an empty directory (ansible-doc for every plugin and the role,
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -21,13 +20,12 @@ from harness.galaxy import (
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, InstalledCollection]:
+def installed(tmp_path_factory: pytest.TempPathFactory) -> InstalledCollection:
     return build_and_install(tmp_path_factory.mktemp("galaxy"))
 
 
-def test_tarball_holds_exactly_the_shipped_files(built: tuple[Path, InstalledCollection]) -> None:
-    tarball, _ = built
-    members = tar_members(tarball)
+def test_tarball_holds_exactly_the_shipped_files(installed: InstalledCollection) -> None:
+    members = tar_members(installed.tarball)
     expected = shipped(tracked_files()) | set(GALAXY_FILES)
     assert set(members) == expected, {
         "missing": sorted(expected - set(members)),
@@ -45,8 +43,7 @@ def test_tarball_holds_exactly_the_shipped_files(built: tuple[Path, InstalledCol
     assert link.linkname == "../../../plugins/module_utils/kucoin_signing.py"
 
 
-def test_licence_and_manifest(built: tuple[Path, InstalledCollection]) -> None:
-    _, installed = built
+def test_licence_and_manifest(installed: InstalledCollection) -> None:
     assert "GNU GENERAL PUBLIC LICENSE" in (installed.path / "LICENSE").read_text()
     info = json.loads((installed.path / "MANIFEST.json").read_text())["collection_info"]
     assert info["license"] == ["GPL-3.0-or-later"]
@@ -55,8 +52,7 @@ def test_licence_and_manifest(built: tuple[Path, InstalledCollection]) -> None:
     ).read_text()
 
 
-def test_ansible_doc_renders_every_plugin_from_the_installed_copy(built: tuple[Path, InstalledCollection]) -> None:
-    _, installed = built
+def test_ansible_doc_renders_every_plugin_from_the_installed_copy(installed: InstalledCollection) -> None:
     names = plugin_names(installed.path)
     assert {"module", "lookup", "filter"} <= set(names)
     for kind, plugins in names.items():
@@ -75,8 +71,7 @@ def test_ansible_doc_renders_every_plugin_from_the_installed_copy(built: tuple[P
         assert "[WARNING]" not in shown.stderr, shown.stderr
 
 
-def test_ansible_doc_renders_the_role_from_the_installed_copy(built: tuple[Path, InstalledCollection]) -> None:
-    _, installed = built
+def test_ansible_doc_renders_the_role_from_the_installed_copy(installed: InstalledCollection) -> None:
     shown = installed.run("ansible-doc", "-t", "role", "--json", "tradebot.kucoin.bot_host")
     assert shown.returncode == 0, shown.stderr
     role = json.loads(shown.stdout)["tradebot.kucoin.bot_host"]
@@ -85,8 +80,7 @@ def test_ansible_doc_renders_the_role_from_the_installed_copy(built: tuple[Path,
     assert str(installed.path) in role["path"]
 
 
-def test_playbook_by_its_fqcn_from_the_installed_copy(built: tuple[Path, InstalledCollection]) -> None:
-    _, installed = built
+def test_playbook_by_its_fqcn_from_the_installed_copy(installed: InstalledCollection) -> None:
     inventory = installed.workdir / "inventory.yml"
     inventory.write_text("all:\n  children:\n    kucoin_bots:\n      hosts:\n        bot-a.example.com:\n")
     checked = installed.run("ansible-playbook", "--syntax-check", "-i", str(inventory), "tradebot.kucoin.deploy_bot")

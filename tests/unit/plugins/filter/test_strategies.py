@@ -109,7 +109,7 @@ def test_exec_start_required_only_with_the_role_options():
     assert bot_strategies([{"name": "grid"}]) == [
         {"name": "grid", "state": "present", "environment": {}, "key_check": {}, "margin": False}
     ]
-    role = dict(ROLE, default_exec_start="")
+    role = {**ROLE, "default_exec_start": ""}
     assert "needs an exec_start (or set bot_host_default_exec_start)" in refused([{"name": "grid"}], **role)
     assert "exec_start must be one line" in refused([{"name": "grid", "exec_start": "/bin/a\nExecStartPre=/x"}])
 
@@ -125,7 +125,7 @@ def test_environment_must_not_redefine_what_the_role_writes():
 
 
 def test_role_secret_delivery_outside_its_choices():
-    assert "bot_host_secret_delivery must be" in refused([{"name": "g"}], **dict(ROLE, secret_delivery="file"))
+    assert "bot_host_secret_delivery must be" in refused([{"name": "g"}], **{**ROLE, "secret_delivery": "file"})
 
 
 def test_legacy_name_used_when_the_role_variable_is_unset(capsys):
