@@ -87,7 +87,7 @@ TRANSPORT_DIAGNOSES: dict[str, str] = {
         "proxy); fix the host's CA bundle or set ca_path to the CA that signs the server's certificate"
     ),
     ErrorKind.DNS: (
-        "the host name {host} could not be resolved; check base_url for typos and this host's DNS resolver"
+        "the host name {host} could not be resolved; check {option} for typos and this host's DNS resolver"
     ),
     ErrorKind.CONNECTION: (
         "the connection to {host} failed or was closed before an answer (refused, reset or dropped); check that "
@@ -145,15 +145,25 @@ def _malformed_line(error: KucoinCallError, host: str) -> str:
     )
 
 
-def diagnose(error: KucoinCallError, *, timeout: float, key_version: int, clock: ClockReading | None = None) -> str:
-    """One line in plain words: which call failed, the likely cause, what to do."""
+def diagnose(
+    error: KucoinCallError,
+    *,
+    timeout: float,
+    key_version: int,
+    clock: ClockReading | None = None,
+    option: str = "base_url",
+) -> str:
+    """One line in plain words: which call failed, the likely cause, what to do.
+
+    option names the setting the failed call's URL came from, so that the advice points at it.
+    """
     host = host_of(error.url)
     if error.kind == ErrorKind.KUCOIN:
         return one_line(_kucoin_line(error, key_version, clock))
     if error.kind == ErrorKind.MALFORMED:
         return one_line(_malformed_line(error, host))
     template = TRANSPORT_DIAGNOSES.get(error.kind, TRANSPORT_DIAGNOSES[ErrorKind.UNEXPECTED])
-    line = template.format(timeout=timeout, host=host, url=error.url)
+    line = template.format(timeout=timeout, host=host, url=error.url, option=option)
     if error.detail:
         line += f" ({error.detail})"
     return one_line(line)

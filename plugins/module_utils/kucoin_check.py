@@ -208,6 +208,15 @@ def _service_findings(
     return ([text], []) if request.require_service_open else ([], [text])
 
 
+def _url_option(request: CheckRequest, call_name: str) -> str:
+    """The option a call's URL came from, as a user would set it."""
+    if call_name != "key_info" or request.resolved_key_info_url == request.resolved_base_url:
+        return "base_url"
+    if request.key_info_url:
+        return "key_info_url"
+    return f"key_info_url (for api={request.api} it defaults to {SPOT_URL}, not to base_url)"
+
+
 def run_key_check(
     request: CheckRequest,
     *,
@@ -269,7 +278,13 @@ def run_key_check(
             result.update(
                 kucoin_code=error.kucoin_code,
                 http_status=error.http_status,
-                diagnosis=diagnose(error, timeout=request.http.timeout, key_version=creds.key_version, clock=clock),
+                diagnosis=diagnose(
+                    error,
+                    timeout=request.http.timeout,
+                    key_version=creds.key_version,
+                    clock=clock,
+                    option=_url_option(request, name),
+                ),
             )
             result["warnings"] = service_warnings
             return CheckOutcome(result, failed=True)

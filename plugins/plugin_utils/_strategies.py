@@ -40,7 +40,7 @@ class Field:
 
 FIELDS: dict[str, Field] = {
     "name": Field((str,), "a string"),
-    "state": Field((str,), "a string", ("present", "absent"), "present"),
+    "state": Field((str,), "a string", ("present", "stopped", "absent"), "present"),
     "vault_path": Field((str,), "a string"),
     "api": Field((str,), "a string", ("spot", "futures")),
     "exec_start": Field((str,), "a string"),
@@ -49,7 +49,20 @@ FIELDS: dict[str, Field] = {
     "key_check": Field((Mapping,), "a mapping", default={}),
     # The bot trades on margin: its key must also have KuCoin's Margin permission.
     "margin": Field((bool,), "true or false", default=False),
+    # This strategy's own options for the vault_credentials lookup (left out when unset).
+    "vault": Field((Mapping,), "a mapping"),
 }
+# The lookup options a strategy's `vault` may set: where and which version of its secret, and its field names.
+VAULT_OPTIONS = (
+    "engine_mount_point",
+    "kv_version",
+    "version",
+    "api_key_field",
+    "api_secret_field",
+    "api_passphrase_field",
+    "key_version_field",
+    "api_field",
+)
 
 
 @dataclass(frozen=True)
@@ -104,6 +117,11 @@ def _check_entry(entry: Any, where: str) -> dict[str, Any]:
         if spec.choices and value not in spec.choices:
             raise StrategyError(f"{where}: {key} must be one of {', '.join(spec.choices)}")
         out[key] = dict(value) if isinstance(value, Mapping) else value
+    unknown_vault = sorted(str(key) for key in out.get("vault", {}) if key not in VAULT_OPTIONS)
+    if unknown_vault:
+        raise StrategyError(
+            f"{where}: unknown vault options {', '.join(unknown_vault)} (known: {', '.join(VAULT_OPTIONS)})"
+        )
     name = out.get("name")
     if name is None or not NAME_PATTERN.match(name):
         raise StrategyError(

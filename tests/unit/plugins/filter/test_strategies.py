@@ -83,7 +83,9 @@ def test_undefined_list_is_empty():
         ([{"name": "has space"}], "needs a name"),
         ([{"name": 7}], "name must be a string"),
         ([{"name": "a"}, {"name": "a"}], "bot_host_strategies[1] (a): the name a is used twice"),
-        ([{"name": "a", "state": "gone"}], "state must be one of present, absent"),
+        ([{"name": "a", "state": "gone"}], "state must be one of present, stopped, absent"),
+        ([{"name": "a", "vault": {"versoin": 2}}], "unknown vault options versoin (known: engine_mount_point,"),
+        ([{"name": "a", "vault": 3}], "vault must be a mapping"),
         ([{"name": "a", "api": "margin"}], "api must be one of spot, futures"),
         ([{"name": "a", "secret_delivery": "file"}], "secret_delivery must be one of environment, credentials"),
         ([{"name": "a", "environment": ["X=1"]}], "environment must be a mapping"),
@@ -103,6 +105,10 @@ def test_present_needs_vault_path_when_required():
     )
     # Absent strategies are only removed; they need no credentials.
     assert bot_strategies([{"name": "grid", "state": "absent"}], require_vault_path=True)[0]["state"] == "absent"
+    assert bot_strategies([{"name": "grid", "state": "stopped"}], require_vault_path=True)[0]["state"] == "stopped"
+    pinned = bot_strategies([{"name": "grid", "vault_path": "kucoin/grid", "vault": {"version": 3}}])[0]
+    assert pinned["vault"] == {"version": 3}
+    assert "vault" not in bot_strategies([{"name": "grid", "vault_path": "kucoin/grid"}])[0]
 
 
 def test_exec_start_required_only_with_the_role_options():

@@ -231,3 +231,34 @@ def test_timeout_bounds_each_whole_call_and_the_check() -> None:
     assert outcome.failed
     assert "did not answer within 0.5 seconds" in outcome.result["diagnosis"]
     assert took < 3 * 0.5 + 0.6, f"{took:.2f} s"
+
+
+class UnresolvableHost(FakeKucoin):
+    """Like FakeKucoin, but one host name does not resolve."""
+
+    def __init__(self, host: str) -> None:
+        super().__init__()
+        self.host = host
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if request.url.host == self.host:
+            raise httpx.ConnectError("[Errno -2] Name or service not known", request=request)
+        return super().__call__(request)
+
+
+def test_an_unresolvable_key_info_host_names_key_info_url_not_base_url() -> None:
+    # A futures check with base_url set elsewhere still reads key info from api.kucoin.com by default.
+    outcome = check(UnresolvableHost("api.kucoin.com"), api="futures", base_url="https://futures.example.test")
+    assert outcome.failed
+    diagnosis = outcome.result["diagnosis"]
+    assert "api.kucoin.com could not be resolved; check key_info_url (for api=futures it defaults to" in diagnosis
+    assert "check base_url" not in diagnosis
+    given = check(
+        UnresolvableHost("info.example.test"),
+        api="futures",
+        base_url="https://futures.example.test",
+        key_info_url="https://info.example.test",
+    )
+    assert "check key_info_url for typos" in given.result["diagnosis"]
+    spot = check(UnresolvableHost("spot.example.test"), base_url="https://spot.example.test")
+    assert "check base_url for typos" in spot.result["diagnosis"]
