@@ -403,11 +403,13 @@ def test_a_key_with_transfer_is_refused_by_default_and_leaves_the_host_untouched
         fleet.bao.put_secret("secret", dca.vault_path, dca.vault_fields())
     assert run.returncode != 0
     assert recap(run)["bot2"]["failed"] == 1
-    assert re.search(r"it-dca-eth: The key has the Transfer permission", run.output), run.output[-3000:]
-    assert "nothing on this host was changed" in run.output
-    assert "bot2: not completed" in run.stdout
+    assert re.search(r"it-dca-eth: key check: The key has the Transfer permission", run.output), run.output[-3000:]
+    assert "it-dca-eth left as it was (no file written, bot not restarted)" in run.output
+    assert re.search(r"bot2: FAILED - it-dca-eth: key check: .*has the Transfer permission", run.stdout)
     # The end-of-run summary names the strategy and the permission.
-    assert re.search(r"it-dca-eth: key INVALID, nothing deployed: .*has the Transfer permission", run.stdout)
+    assert re.search(
+        r"it-dca-eth \(spot, [^)]*\): key INVALID.*FAILED, left as it was: key check: .*Transfer", run.stdout
+    )
     assert fleet.file_digest("bot2", env_file) == file_before
     assert fleet.main_pid(dca) == pid_before
     assert fleet.sh("bot2", BOT_FILES) == (tree_before)
