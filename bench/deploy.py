@@ -1,4 +1,6 @@
-"""Part 3: deploy_bot.yml over 1, 3 and 6 freshly booted container hosts, a first and a second (unchanged) run.
+"""Part 3: deploy_bot.yml over 1, 3 and 6 freshly booted container hosts, a first and a second (unchanged) run,
+beside a plain playbook a user would assemble from common parts (bench/playbooks/deploy_plain.yml) on the same
+hosts, booted afresh for it.
 
 Built from harness.demo's pieces (strategies, seeding, group vars, inventory, Vault environment), so the
 benchmark deploys what `make demo` deploys, only over more hosts.
@@ -11,8 +13,8 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
-from bench.config import BenchConfig
-from bench.results import PartResult, Sample
+from bench.config import PLAYBOOKS, BenchConfig
+from bench.results import PartResult, Sample, median, ok_seconds, ratio
 from harness.ansible import run_playbook
 from harness.demo import (
     PLAYBOOK,
@@ -76,37 +78,81 @@ def judge(
     return None
 
 
+PLAIN_PLAYBOOK = PLAYBOOKS / "deploy_plain.yml"
+# (sample variant prefix, playbook): ours first, then the plain playbook on freshly booted hosts.
+PLAYBOOKS_COMPARED = (("", PLAYBOOK), ("plain_", PLAIN_PLAYBOOK))
+# deploy_bot.yml's extra verification (clock sync, key check) may cost at most this much over the plain one.
+RATIO_GOAL = 1.2
+
+
+def variant_name(prefix: str, run: str) -> str:
+    """The sample variant: "first"/"second" for deploy_bot.yml, "plain_first"/"plain_second" for the plain one."""
+    return f"{prefix}{run}"
+
+
+def ratios(part: PartResult, size: int) -> dict[str, float | None]:
+    """deploy_bot.yml's time over the plain playbook's, per run (None when either is missing or failed)."""
+    out: dict[str, float | None] = {}
+    for run in ("first", "second"):
+        ours, plain = part.select(run, size), part.select(variant_name("plain_", run), size)
+        if not ours or not plain or not all(s.ok for s in ours + plain):
+            out[run] = None
+            continue
+        out[run] = ratio(median(ok_seconds(ours)), median(ok_seconds(plain)))
+    return out
+
+
 def measure(config: BenchConfig, workdir: Path, part: PartResult, log: Callable[[str], None]) -> None:
     per_size = {size: fleet_strategies(size) for size in config.deploy_sizes}
     everything = [strategy for strategies in per_size.values() for strategy in strategies]
     with shared_services(workdir, everything) as (bao, token, sandbox, ntp):
         for size, strategies in per_size.items():
-            names = [s.host for s in strategies]
-            log(f"  booting {size} pristine host(s)")
-            with BotHostFleet(workdir / f"hosts-{size}", names) as fleet:
-                inventory = write_bot_inventory(
-                    fleet, workdir / f"inventory-{size}.yml", strategies, bot_group_vars(sandbox, ntp)
+            for prefix, playbook in PLAYBOOKS_COMPARED:
+                if not deploy_twice(workdir, part, log, size, strategies, prefix, playbook, (bao, token, sandbox, ntp)):
+                    break
+
+
+def deploy_twice(
+    workdir: Path,
+    part: PartResult,
+    log: Callable[[str], None],
+    size: int,
+    strategies: Sequence[DemoStrategy],
+    prefix: str,
+    playbook: Path,
+    services: tuple[OpenBao, str, KucoinSandbox, NtpServer],
+) -> bool:
+    """A first and a second run of `playbook` on `size` pristine hosts; False when a run failed."""
+    bao, token, sandbox, ntp = services
+    names = [s.host for s in strategies]
+    label = playbook.name
+    log(f"  booting {size} pristine host(s) for {label}")
+    with BotHostFleet(workdir / f"hosts-{prefix}{size}", names) as fleet:
+        inventory = write_bot_inventory(
+            fleet, workdir / f"inventory-{prefix}{size}.yml", strategies, bot_group_vars(sandbox, ntp)
+        )
+        env = vault_env(bao, token, workdir / f"vault-cache-{prefix}{size}")
+        for run, rep in (("first", 1), ("second", 2)):
+            variant = variant_name(prefix, run)
+            started = time.perf_counter()
+            result = run_playbook(playbook, inventory=inventory, env=env, timeout=1500)
+            seconds = time.perf_counter() - started
+            (workdir / f"deploy-{size}-{variant}.log").write_text(result.output)  # kept with --keep-workdir
+            problem = judge(recap(result), result.returncode, names, unchanged=run == "second")
+            tail = "\n".join(result.output.strip().splitlines()[-15:])
+            sample = part.add(
+                Sample(
+                    "deploy",
+                    variant,
+                    size,
+                    rep,
+                    seconds,
+                    ok=problem is None,
+                    note=f"{problem}:\n{tail}" if problem else "",
                 )
-                env = vault_env(bao, token, workdir / f"vault-cache-{size}")
-                for variant, rep in (("first", 1), ("second", 2)):
-                    started = time.perf_counter()
-                    result = run_playbook(PLAYBOOK, inventory=inventory, env=env, timeout=1500)
-                    seconds = time.perf_counter() - started
-                    (workdir / f"deploy-{size}-{variant}.log").write_text(result.output)  # kept with --keep-workdir
-                    problem = judge(recap(result), result.returncode, names, unchanged=variant == "second")
-                    tail = "\n".join(result.output.strip().splitlines()[-15:])
-                    sample = part.add(
-                        Sample(
-                            "deploy",
-                            variant,
-                            size,
-                            rep,
-                            seconds,
-                            ok=problem is None,
-                            note=f"{problem}:\n{tail}" if problem else "",
-                        )
-                    )
-                    log(f"  {size} host(s), {variant} run: {seconds:.1f}s {'ok' if sample.ok else 'FAILED'}")
-                    if not sample.ok:
-                        part.failures.append(f"{size} host(s), {variant} run: {sample.note}")
-                        break
+            )
+            log(f"  {size} host(s), {label} {run} run: {seconds:.1f}s {'ok' if sample.ok else 'FAILED'}")
+            if not sample.ok:
+                part.failures.append(f"{size} host(s), {label} {run} run: {sample.note}")
+                return False
+    return True
