@@ -152,9 +152,7 @@ def recap(run: PlaybookRun) -> dict[str, dict[str, int]]:
 
 def summary_block(run: PlaybookRun) -> str:
     """The lines of the playbook's final summary task."""
-    match = re.search(
-        r"TASK \[Show the summary\].*?\n(.*?)\n\n(?:TASK \[|PLAY RECAP)", run.stdout, re.S
-    )
+    match = re.search(r"TASK \[Show the summary\].*?\n(.*?)\n\n(?:TASK \[|PLAY RECAP)", run.stdout, re.S)
     if not match:
         return "(no summary in the output)"
     text = match[1]
