@@ -330,4 +330,4 @@ def fleet_summary(hostvars: Mapping[str, Any], hosts: Sequence[str], check_mode:
 def _failure_reason(failure: Mapping[str, Any]) -> str:
     msg = " ".join(str(failure.get("msg") or "no message").split())
     task = failure.get("task")
-    return f"{msg} (task: {task})" if task else msg
+    return f"{msg} (at task '{task}'; the role's later steps did not run on this host)" if task else msg
