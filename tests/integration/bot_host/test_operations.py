@@ -200,6 +200,6 @@ def test_stopped_bot_keeps_its_files_and_a_pinned_vault_version_rolls_one_bot_ba
     assert f"{gamma.name}: stopped and disabled, files kept" in summary
     assert "Vault secret/kucoin/op-beta v1" in summary
     first_beta_key = ops.bao.client().secrets.kv.v2.read_secret_version(
-        path=beta.vault_path, version=1, mount_point="secret"
+        path=beta.vault_path, version=1, mount_point="secret", raise_on_deleted_version=True
     )["data"]["data"]["api_key"]
     assert ops.env_key(beta) == first_beta_key != beta.key.api_key
