@@ -162,7 +162,7 @@ def failure_message(strategies: Mapping[str, Mapping[str, Any]], check_mode: boo
     failed = [(name, s) for name, s in strategies.items() if s.get("outcome") == "failed"]
     others = [(name, s) for name, s in strategies.items() if s.get("outcome") != "failed"]
     parts = [f"{name}: {s.get('reason')}" for name, s in failed]
-    names = ", ".join(name for name, _ in failed)
+    names = ", ".join(name for name, _entry in failed)
     parts.append(
         f"{names} left as {'it was' if len(failed) == 1 else 'they were'} (no file written, bot not restarted)"
     )
@@ -186,7 +186,7 @@ def old_api_keys(lines: Sequence[str] | Mapping[str, str], variable: str) -> dic
     keys: dict[str, str] = {}
     prefix = f"{variable}="
     for line in lines:
-        path, _, assignment = line.partition(":")
+        path, _colon, assignment = line.partition(":")
         name = path.rsplit("/", 1)[-1]
         if not name.endswith(".env") or not assignment.startswith(prefix):
             continue
