@@ -64,6 +64,8 @@ def test_the_plain_playbook_is_what_the_comparison_says() -> None:
     modules = {next(k for k in task if k.startswith("ansible.builtin.")) for task in play["tasks"]}
     assert "tradebot.kucoin" not in PLAIN_PLAYBOOK.read_text()  # no key check, no clock check, no role
     assert "community.hashi_vault.vault_kv2_get" in PLAIN_PLAYBOOK.read_text()
+    # The same inventory as deploy_bot.yml's (harness.demo writes each host's bot_host_strategies).
+    assert '"{{ bot_host_strategies }}"' in PLAIN_PLAYBOOK.read_text()
     assert {"ansible.builtin.template", "ansible.builtin.systemd_service", "ansible.builtin.apt"} <= modules
     for task in play["tasks"]:
         src = task.get("ansible.builtin.template", {}).get("src")
