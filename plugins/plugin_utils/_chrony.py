@@ -151,22 +151,10 @@ def _status(source: ChronySource, stale_after: float) -> tuple[str, str]:
     return "", f"{status} ({detail})"
 
 
-def parse_chrony(
-    text: str,
-    servers: Iterable[object] = (),
-    pools: Iterable[object] = (),
-    stale_polls: float = 4,
-) -> ChronyState:
-    """Read the probe's output (see the module docstring) into a ChronyState."""
-    reports = split_reports(text)
-    state = ChronyState()
-    configured = _configured(servers, pools)
-    tracking = (reports.get("tracking") or [[]])[0]
+def _sources(reports: dict[str, list[list[str]]], configured: dict[str, tuple[str, int]]) -> list[ChronySource]:
     names = [row[2] if len(row) > 2 else "" for row in reports.get("-N sources", [])]
     select = {row[1]: row[0] for row in reports.get("-n selectdata", []) if len(row) > 1}
     ports = {row[0]: _int(row[2], default=0) for row in reports.get("-n ntpdata", []) if len(row) > 2}
-    estimates = {row[0]: _float(row[6]) for row in reports.get("-n sourcestats", []) if len(row) > 6}
-
     sources: list[ChronySource] = []
     for index, row in enumerate(reports.get("-n sources", [])):
         if len(row) < 7:
@@ -190,7 +178,22 @@ def parse_chrony(
                 variable=variable,
             )
         )
+    return sources
 
+
+def parse_chrony(
+    text: str,
+    servers: Iterable[object] = (),
+    pools: Iterable[object] = (),
+    stale_polls: float = 4,
+) -> ChronyState:
+    """Read the probe's output (see the module docstring) into a ChronyState."""
+    reports = split_reports(text)
+    state = ChronyState()
+    configured = _configured(servers, pools)
+    tracking = (reports.get("tracking") or [[]])[0]
+    estimates = {row[0]: _float(row[6]) for row in reports.get("-n sourcestats", []) if len(row) > 6}
+    sources = _sources(reports, configured)
     for source in sources:
         # Polls shorter than 2 s (minpoll 0, tests) would make a sample a second late look stale.
         stale_after = stale_polls * 2 ** max(source.poll, 1)
@@ -209,12 +212,13 @@ def parse_chrony(
         state.leap_status = tracking[13]
         state.synced = tracking[0] not in UNSYNCED_REFIDS and tracking[13] != "Not synchronised"
     reference = next((s for s in sources if state.synced and s.address == state.reference), None)
-    if state.synced and reference is not None and tracking:
-        system_time = _float(tracking[4]) or 0.0
+    system_time = _float(tracking[4]) if len(tracking) >= 14 else None
+    estimate = estimates.get(reference.address) if reference is not None else None
+    if system_time is not None and estimate is not None:
         # tracking's "System time" (positive: clock slow) minus the source's estimated offset (positive: clock
         # ahead), which holds what is not yet taken on. With -x the clock is never corrected, so the offset
         # shows in the first term once chronyd stops trying to step it and in the second before.
-        state.offset = system_time - (estimates.get(reference.address) or 0.0)
+        state.offset = system_time - estimate
 
     if not state.synced:
         state.problems = ["chrony selected no time source"]
@@ -225,6 +229,8 @@ def parse_chrony(
         if not reference.problem:
             status = f"is no longer selected ({status})"
         state.problems = [f"chrony still follows {reference.where}, which {status}"]
+    elif state.offset is None:
+        state.problems = [f"chrony follows {reference.where} but has no offset estimate for it yet (sourcestats)"]
     state.healthy = not state.problems
     unhelpful = [line for source, line in zip(sources, state.lines, strict=False) if source.problem]
     state.warnings = unhelpful + state.lines[len(sources) :] if state.healthy else []

@@ -59,6 +59,7 @@ DEAD_REFERENCE = """
 S,127.0.0.1,N,-,-,-,-,-,-,-,-,-,-,19,1.0,-0.000002161,0.000006309,Normal
 #-n ntpdata
 #-n sourcestats
+127.0.0.1,3,3,1,-0.000,864.623,0.000000100,0.000000434
 """
 
 
@@ -144,3 +145,12 @@ def test_bad_input_is_an_ansible_error() -> None:
         chrony_state(None)
     with pytest.raises(AnsibleFilterError, match="stale_polls"):
         chrony_state("", stale_polls="often")
+
+
+def test_a_selected_source_without_statistics_gives_no_offset_and_is_not_healthy() -> None:
+    text = SYNCED.split("#-n sourcestats", maxsplit=1)[0]
+    state = chrony_state(text, servers=SERVERS)
+    assert (state["synced"], state["healthy"], state["offset"]) == (True, False, None)
+    assert state["problems"] == [
+        "chrony follows 127.0.0.1 port 12399 (bot_host_ntp_servers) but has no offset estimate for it yet (sourcestats)"
+    ]
