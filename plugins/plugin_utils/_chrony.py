@@ -235,7 +235,7 @@ def parse_chrony(
     unhelpful = [line for source, line in zip(sources, state.lines, strict=False) if source.problem]
     state.warnings = unhelpful + state.lines[len(sources) :] if state.healthy else []
 
-    variables = sorted({source.variable for source in sources} | {variable for variable, _ in configured.values()})
+    variables = sorted({source.variable for source in sources} | {entry[0] for entry in configured.values()})
     state.remedy = f"change {' / '.join(variables or [SERVERS_VARIABLE, POOLS_VARIABLE])}"
     raw_sources = ["|".join(row) for row in reports.get("-n sources", [])]
     state.raw = f"tracking: {','.join(tracking) or 'no answer'}; sources: {' '.join(raw_sources) or 'none'}"
