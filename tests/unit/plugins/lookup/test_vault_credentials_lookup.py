@@ -8,7 +8,7 @@ import inspect
 import yaml
 
 from ansible_collections.tradebot.kucoin.plugins.lookup import vault_credentials as lookup
-from ansible_collections.tradebot.kucoin.plugins.plugin_utils import vault_connection
+from ansible_collections.tradebot.kucoin.plugins.plugin_utils import _vault_options as vault_options
 
 DOC = yaml.safe_load(lookup.DOCUMENTATION)
 OPTIONS = DOC["options"]
@@ -39,8 +39,12 @@ def string_arguments_of(source: str, callee: str) -> set[str]:
 
 def options_read_by_the_code() -> set[str]:
     lookup_source = inspect.getsource(lookup.LookupModule)
-    settings_source = inspect.getsource(vault_connection.settings_from_options)
-    return string_arguments_of(lookup_source, "get_option") | string_arguments_of(settings_source, "=get")
+    settings_source = inspect.getsource(vault_options.settings_from_options)
+    return (
+        string_arguments_of(lookup_source, "get_option")
+        | string_arguments_of(settings_source, "=get")
+        | string_arguments_of(settings_source, "=option")
+    )
 
 
 def test_documented_options_are_exactly_the_ones_read() -> None:
@@ -51,26 +55,32 @@ def test_documented_options_are_exactly_the_ones_read() -> None:
 
 
 def test_auth_method_choices_match_the_code() -> None:
-    assert OPTIONS["auth_method"]["choices"] == list(vault_connection.AUTH_METHODS)
+    assert OPTIONS["auth_method"]["choices"] == list(vault_options.AUTH_METHODS)
 
 
-def test_vault_cli_environment_variables_are_option_sources() -> None:
-    env = {name: [entry["name"] for entry in spec.get("env", [])] for name, spec in OPTIONS.items()}
-    assert env["url"] == ["VAULT_ADDR"]
-    assert env["token"] == ["VAULT_TOKEN"]
-    assert env["namespace"] == ["VAULT_NAMESPACE"]
-    assert env["ca_cert"] == ["VAULT_CACERT"]
-    # VAULT_SKIP_VERIFY inverts validate_certs, so the code applies it, not Ansible.
-    assert "VAULT_SKIP_VERIFY" not in env["validate_certs"]
-    assert "VAULT_SKIP_VERIFY" in lookup.DOCUMENTATION
+def test_vault_cli_environment_variables_are_fallbacks_not_option_sources() -> None:
+    # Ansible would rank an env source above ansible.cfg; the code applies them only when nothing is set.
+    for option, variable in vault_options.ENV_FALLBACKS.items():
+        assert variable not in [entry["name"] for entry in OPTIONS[option].get("env", [])], option
+        assert f"C({variable})" in lookup.DOCUMENTATION
+    assert "C(VAULT_SKIP_VERIFY)" in lookup.DOCUMENTATION
 
 
-def test_every_source_uses_the_documented_names() -> None:
+def test_our_names_win_over_community_hashi_vaults_at_each_level() -> None:
+    # Within one kind of source Ansible takes the last entry that is set: ours come last.
     for name, spec in OPTIONS.items():
-        for entry in spec.get("ini", []):
-            assert entry == {"section": "tradebot_kucoin_vault", "key": name}, name
-        for entry in spec.get("vars", []):
-            assert entry["name"] == f"tradebot_vault_{name}", name
+        envs = [entry["name"] for entry in spec.get("env", [])]
+        inis = [(entry["section"], entry["key"]) for entry in spec.get("ini", [])]
+        variables = [entry["name"] for entry in spec.get("vars", [])]
+        if envs:
+            assert envs[-1] == f"TRADEBOT_VAULT_{name.upper()}", name
+            assert all(env.startswith("ANSIBLE_HASHI_VAULT_") for env in envs[:-1]), name
+        if inis:
+            assert inis[-1] == ("tradebot_kucoin_vault", name), name
+            assert all(section == "hashi_vault_collection" for section, _key in inis[:-1]), name
+        if variables:
+            assert variables[-1] == f"tradebot_vault_{name}", name
+            assert all(var.startswith("ansible_hashi_vault_") for var in variables[:-1]), name
 
 
 def test_every_option_has_every_source() -> None:
@@ -92,7 +102,7 @@ def test_defaults_agree_with_the_code() -> None:
     assert OPTIONS["kv_version"]["default"] == 2
     assert OPTIONS["auth_method"]["default"] == "token"
     assert OPTIONS["token_file"]["default"] == ".vault-token"
-    assert OPTIONS["kubernetes_token_path"]["default"] == vault_connection.KUBERNETES_TOKEN_PATH
+    assert OPTIONS["kubernetes_token_path"]["default"] == vault_options.KUBERNETES_TOKEN_PATH
     field_defaults = {
         name: OPTIONS[f"{name}_field"]["default"]
         for name in ("api_key", "api_secret", "api_passphrase", "key_version", "api")

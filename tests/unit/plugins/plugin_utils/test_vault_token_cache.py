@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import json
 import multiprocessing
@@ -11,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.tradebot.kucoin.plugins.plugin_utils import vault_token_cache
-from ansible_collections.tradebot.kucoin.plugins.plugin_utils.vault_connection import VaultSettings
-from ansible_collections.tradebot.kucoin.plugins.plugin_utils.vault_token_cache import (
+from ansible_collections.tradebot.kucoin.plugins.plugin_utils import _vault_token_cache as vault_token_cache
+from ansible_collections.tradebot.kucoin.plugins.plugin_utils._vault_options import VaultSettings
+from ansible_collections.tradebot.kucoin.plugins.plugin_utils._vault_token_cache import (
     IssuedToken,
     TokenCache,
     TokenCacheError,
@@ -196,7 +197,7 @@ APPROLE = VaultSettings(url="http://vault:8200", auth_method="approle", role_id=
 
 
 def test_identity_is_stable_and_a_hash() -> None:
-    assert identity(APPROLE) == identity(APPROLE.replace())
+    assert identity(APPROLE) == identity(dataclasses.replace(APPROLE))
     assert len(identity(APPROLE)) == 64
     int(identity(APPROLE), 16)
 
@@ -212,19 +213,19 @@ def test_identity_is_stable_and_a_hash() -> None:
     ],
 )
 def test_identity_differs_per_role_secret_and_server(change: dict[str, str]) -> None:
-    assert identity(APPROLE.replace(**change)) != identity(APPROLE)
+    assert identity(dataclasses.replace(APPROLE, **change)) != identity(APPROLE)
 
 
 def test_identity_separates_methods_and_users() -> None:
     alice = VaultSettings(url="u", auth_method="userpass", username="alice", password="pw")
-    bob = alice.replace(username="bob")
-    rotated = alice.replace(password="pw2")
+    bob = dataclasses.replace(alice, username="bob")
+    rotated = dataclasses.replace(alice, password="pw2")
     jwt_a = VaultSettings(url="u", auth_method="jwt", role="r", jwt="a.b.c")
-    jwt_b = jwt_a.replace(jwt="a.b.d")
+    jwt_b = dataclasses.replace(jwt_a, jwt="a.b.d")
     k8s_a = VaultSettings(url="u", auth_method="kubernetes", role="r", kubernetes_token_path="/a")
-    k8s_b = k8s_a.replace(role="s")
+    k8s_b = dataclasses.replace(k8s_a, role="s")
     cert_a = VaultSettings(url="u", auth_method="cert", client_cert="/a.pem")
-    cert_b = cert_a.replace(client_cert="/b.pem")
+    cert_b = dataclasses.replace(cert_a, client_cert="/b.pem")
     keys = [identity(s) for s in (alice, bob, rotated, jwt_a, jwt_b, k8s_a, k8s_b, cert_a, cert_b)]
     assert len(set(keys)) == len(keys)
 
@@ -232,7 +233,7 @@ def test_identity_separates_methods_and_users() -> None:
 def test_identity_differs_per_token() -> None:
     # Tokens are never cached on disk, but the identity also keys the per-worker read memo.
     one = VaultSettings(url="u", token="hvs.one")
-    assert identity(one) != identity(one.replace(token="hvs.two"))
+    assert identity(one) != identity(dataclasses.replace(one, token="hvs.two"))
     assert "hvs.one" not in identity(one)
 
 

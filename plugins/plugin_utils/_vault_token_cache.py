@@ -19,23 +19,25 @@ import os
 import stat
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
-from ansible_collections.tradebot.kucoin.plugins.plugin_utils.record import Record
-from ansible_collections.tradebot.kucoin.plugins.plugin_utils.vault_connection import VaultSettings
+from ansible_collections.tradebot.kucoin.plugins.plugin_utils._vault_options import (
+    AUTH_METHODS,
+    CREDENTIAL_FIELDS,
+    VaultSettings,
+)
 
 DEFAULT_CACHE_DIR = "~/.cache/tradebot.kucoin/vault"
 
 
-class IssuedToken(Record):
-    __slots__ = ("token", "expires_at", "renewable", "ttl")  # noqa: RUF023  # positional order
-    token: str
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str = field(repr=False)
     expires_at: float  # epoch seconds; 0 means the token does not expire
     renewable: bool
-    ttl: int  # the lease duration it was issued or last renewed with
-    _defaults: ClassVar[dict[str, Any]] = {"ttl": 0}
-    _hidden: ClassVar[frozenset[str]] = frozenset({"token"})  # never in repr
+    ttl: int = 0  # the lease duration it was issued or last renewed with
 
     def usable(self, now: float | None = None, margin: float = 30.0) -> bool:
         return self.expires_at == 0 or self.expires_at - (now or time.time()) > margin
@@ -62,21 +64,11 @@ def identity(settings: VaultSettings) -> str:
 
     Secret-bearing parts (secret_id, password, jwt) are hashed in, so a rotated credential gets a new entry.
     """
-    method = settings.auth_method
-    parts = [settings.url, settings.namespace or "", method, settings.auth_mount]
-    if method == "token":
-        # Never cached on disk, but it keys the per-worker read memo: two tokens must not share reads.
-        parts += [_digest(settings.token)]
-    elif method == "approle":
-        parts += [settings.role_id or "", _digest(settings.secret_id)]
-    elif method == "userpass":
-        parts += [settings.username or "", _digest(settings.password)]
-    elif method == "jwt":
-        parts += [settings.role or "", _digest(settings.jwt)]
-    elif method == "kubernetes":
-        parts += [settings.role or "", settings.kubernetes_token_path]
-    elif method == "cert":
-        parts += [settings.role or "", settings.client_cert or ""]
+    method = AUTH_METHODS[settings.auth_method]
+    parts = [settings.url, settings.namespace or "", method.name, settings.auth_mount]
+    for name in method.identity:
+        value = getattr(settings, name) or ""
+        parts.append(_digest(value) if name in CREDENTIAL_FIELDS else value)
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 

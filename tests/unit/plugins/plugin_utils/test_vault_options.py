@@ -1,4 +1,4 @@
-"""settings_from_options: required options, VAULT_SKIP_VERIFY, ~/.vault-token; VaultSettings' repr."""
+"""settings_from_options: required options, the Vault CLI variables as fallbacks, proxies; VaultSettings' repr."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ from typing import Any
 
 import pytest
 
-from ansible_collections.tradebot.kucoin.plugins.plugin_utils.vault_connection import (
+from ansible_collections.tradebot.kucoin.plugins.plugin_utils._vault_options import (
+    AUTH_METHODS,
     VaultConfigError,
     VaultSettings,
+    parse_proxies,
     read_token_file,
     settings_from_options,
 )
@@ -74,7 +76,7 @@ def test_missing_credentials_name_the_option_not_the_value(method: str, given: d
 
 
 def test_cert_needs_a_client_certificate() -> None:
-    with pytest.raises(VaultConfigError, match=r"auth_method cert needs client_cert"):
+    with pytest.raises(VaultConfigError, match=r"auth_method cert needs the option\(s\) client_cert"):
         settings_from_options(options(auth_method="cert", token=None), environ={})
     settings = settings_from_options(options(auth_method="cert", token=None, client_cert="/c.pem"), environ={})
     assert settings.client_cert == "/c.pem"
@@ -162,3 +164,56 @@ def test_auth_mount_defaults_to_the_method_and_trims_slashes() -> None:
 def test_repr_never_shows_credentials() -> None:
     settings = VaultSettings(url="u", token="Zq-t", secret_id="Zq-s", password="Zq-p", jwt="Zq-j")
     assert "Zq-" not in repr(settings)
+
+
+def test_vault_cli_variables_only_fill_what_no_option_sets() -> None:
+    environ = {
+        "VAULT_ADDR": "http://dead:1",
+        "VAULT_TOKEN": "hvs.env",
+        "VAULT_NAMESPACE": "env-ns",
+        "VAULT_CACERT": "~/env-ca.pem",
+        "VAULT_CLIENT_CERT": "/env/c.pem",
+    }
+    given = settings_from_options(
+        options(url="http://cfg:8200", token="hvs.cfg", namespace="cfg-ns", ca_cert="/cfg/ca.pem"), environ=environ
+    )
+    assert (given.url, given.token, given.namespace, given.ca_cert) == (
+        "http://cfg:8200",
+        "hvs.cfg",
+        "cfg-ns",
+        "/cfg/ca.pem",
+    )
+    assert given.client_cert == "/env/c.pem"
+    fallback = settings_from_options(options(url=None, token=None), environ=environ)
+    assert (fallback.url, fallback.token, fallback.namespace) == ("http://dead:1", "hvs.env", "env-ns")
+    assert fallback.ca_cert == str(Path("~/env-ca.pem").expanduser())
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (None, None),
+        ("", None),
+        ("http://proxy:3128", {"http": "http://proxy:3128", "https": "http://proxy:3128"}),
+        ({"https": "http://p:1"}, {"https": "http://p:1"}),
+        ('{"http": "http://p:2"}', {"http": "http://p:2"}),
+    ],
+)
+def test_proxies_as_community_hashi_vault_reads_them(raw: Any, expected: Any) -> None:
+    assert parse_proxies(raw) == expected
+
+
+@pytest.mark.parametrize("raw", ['{"http": ', ["http://p:1"], {"http": 3}])
+def test_proxies_that_are_neither_a_url_nor_a_mapping_are_refused(raw: Any) -> None:
+    with pytest.raises(VaultConfigError, match=r"proxies"):
+        parse_proxies(raw)
+
+
+@pytest.mark.parametrize(("name", "value"), [("timeout", 0), ("retries", -1)])
+def test_timeout_and_retries_must_make_sense(name: str, value: int) -> None:
+    with pytest.raises(VaultConfigError, match=name):
+        settings_from_options(options(**{name: value}), environ={})
+
+
+def test_every_auth_method_but_token_and_none_logs_in() -> None:
+    assert {name for name, method in AUTH_METHODS.items() if method.login is None} == {"token", "none"}
