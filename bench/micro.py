@@ -1,7 +1,10 @@
-"""Part 4: one lookup call in a warm process (token cached, read memo cleared) beside one direct hvac read."""
+"""Part 4: one lookup call in a warm process (token cached, read memo cleared) beside one direct hvac read; one
+call in a freshly forked worker, as each host of a per-host template pays it; and the fleet pattern's one query
+of every strategy."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import subprocess
 import sys
@@ -17,7 +20,8 @@ from bench.vault_stack import AUTH_MOUNT, KV_MOUNT, VaultStack
 from harness.ansible import ensure_collection_link
 from harness.procs import REPO_ROOT
 
-OUR_MEMO_MODULE = "ansible_collections.tradebot.kucoin.plugins.plugin_utils.vault_credentials"
+OUR_SESSION_MODULE = "ansible_collections.tradebot.kucoin.plugins.plugin_utils._vault_session"
+FLEET_QUERY = "tradebot_fleet_query"
 
 
 def _load_lookups() -> tuple[Any, Any]:
@@ -35,9 +39,7 @@ def _load_lookups() -> tuple[Any, Any]:
 
 def _forget_our_reads() -> None:
     """Empty the lookup's per-process read memo, so the call measured is a real Vault read ("not memoised")."""
-    module = sys.modules.get(OUR_MEMO_MODULE)  # imported by the lookup's first call
-    if module is not None:
-        module._READS.clear()
+    importlib.import_module(OUR_SESSION_MODULE).forget_reads()
 
 
 def _timed(part: PartResult, window: AuditWindow, variant: str, calls: int, call: Callable[[], object]) -> None:
@@ -108,18 +110,13 @@ def measure(
     ours.run([strategy.vault_path], variables={}, token_cache_dir=str(cache_dir), **tls_options)
     probe_workers(part, tls_options, strategy.vault_path, cache_dir, max(5, config.micro_calls // 5), "https")
     log("  the same over HTTPS: timed")
+    terms = [strategy.vault_path for strategy in stack.strategies.values()]
+    probe_fleet_query(part, window, options, terms, workdir / "fleet-token-cache", config.fleet_reps)
+    log(f"  the fleet pattern's one query of {len(terms)} strategies: timed")
 
 
-def probe_workers(
-    part: PartResult, options: dict[str, Any], term: str, cache_dir: Path, calls: int, scheme: str = "http"
-) -> None:
-    params = {
-        "collections_path": str(ensure_collection_link()),
-        "options": options,
-        "term": term,
-        "token_cache_dir": str(cache_dir),
-        "calls": calls,
-    }
+def _probe(params: dict[str, Any]) -> dict[str, list[dict[str, float]]]:
+    params = {"collections_path": str(ensure_collection_link()), **params}
     probe = subprocess.run(
         [sys.executable, "-m", "bench.worker_probe"],
         input=json.dumps(params),
@@ -131,7 +128,37 @@ def probe_workers(
     )
     if probe.returncode != 0:
         raise RuntimeError(f"worker probe failed: {probe.stderr.strip().splitlines()[-1:]}")
-    for variant, calls_made in json.loads(probe.stdout).items():
+    return json.loads(probe.stdout)
+
+
+def probe_workers(
+    part: PartResult, options: dict[str, Any], term: str, cache_dir: Path, calls: int, scheme: str = "http"
+) -> None:
+    results = _probe({"options": options, "term": term, "token_cache_dir": str(cache_dir), "calls": calls})
+    for variant, calls_made in results.items():
         for index, call in enumerate(calls_made, start=1):
             sample = Sample("micro", worker_variant(variant, scheme), 1, index, call["wall"], cpu_seconds=call["cpu"])
             part.add(sample)
+
+
+def probe_fleet_query(
+    part: PartResult, window: AuditWindow, options: dict[str, Any], terms: list[str], cache_dir: Path, reps: int
+) -> None:
+    """One query of every strategy in a fresh process and a fresh token cache, once per rep (cold each time)."""
+    for rep in range(1, reps + 1):
+        window.mark()
+        params = {"options": options, "fleet_terms": terms, "token_cache_dir": f"{cache_dir}-{rep}", "calls": 1}
+        (call,) = _probe(params)[FLEET_QUERY]
+        traffic = window.read(AUTH_MOUNT)
+        part.add(
+            Sample(
+                "micro",
+                FLEET_QUERY,
+                len(terms),
+                rep,
+                call["wall"],
+                cpu_seconds=call["cpu"],
+                logins=traffic.logins,
+                vault_requests=traffic.requests,
+            )
+        )

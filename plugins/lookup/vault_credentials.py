@@ -30,7 +30,7 @@ description:
   - "Two ways to use it. B(Per host), in a template or a host variable: each host's worker runs the lookup, so
     each pays for loading hvac (about a tenth of a second of CPU), but the run logs in once: the first worker
     logs in and the others reuse its token from the cache. B(Fleet pattern), as C(tradebot.kucoin.deploy_bot)
-    does: one O(ansible.builtin.query) of every strategy, run once on the controller (C(run_once) and
+    does: one C(query) of every strategy, run once on the controller (C(run_once) and
     C(delegate_to: localhost)), whose results the hosts then share. One login, one process, no per-host cost;
     prefer it for large fleets."
   - Values are returned marked unsafe, so Jinja in a secret is never evaluated.

@@ -1,10 +1,5 @@
-"""Without hvac the lookup fails with Ansible's own missing-library message, not a traceback.
-
-hvac is imported only by the worker that logs in (reads use the standard library), so two cases:
-- not installed (the usual case): refused up front for every auth method, token included, since hvac is a
-  documented requirement;
-- installed but not importable: found out at the login, which is the only place that imports it.
-"""
+"""Without hvac the lookup fails with Ansible's own missing-library message, not a traceback: hvac carries
+every Vault call, token auth included, whether it is not installed or installed but broken."""
 
 from __future__ import annotations
 
@@ -30,7 +25,7 @@ def test_missing_hvac_uses_the_missing_library_message(seeded_vault: SeededVault
     assert "Traceback" not in outcome.msg
 
 
-def test_an_unimportable_hvac_fails_the_login_with_the_same_message(seeded_vault: SeededVault, tmp_path: Path) -> None:
+def test_an_unimportable_hvac_fails_with_the_same_message(seeded_vault: SeededVault, tmp_path: Path) -> None:
     # hvac is found on the path, but a module earlier on PYTHONPATH refuses to import; no token is cached yet.
     shadow = tmp_path / "shadow" / "hvac"
     shadow.mkdir(parents=True)

@@ -14,7 +14,14 @@ from bench import config
 from bench.audit import AuditWindow, traffic
 from bench.config import FULL, QUICK, module_python
 from bench.deploy import judge
-from bench.report import duration_summary, lookup_rows, lookup_verdict, render
+from bench.report import (
+    duration_summary,
+    fleet_query_rows,
+    fleet_query_summary,
+    lookup_rows,
+    lookup_verdict,
+    render,
+)
 from bench.results import PartResult, Sample
 from bench.tables import markdown_table, samples_csv
 
@@ -108,8 +115,9 @@ def test_lookup_rows_give_medians_ratios_and_audit_counts() -> None:
     verdict = "\n".join(lookup_verdict(part, 200))
     assert "**1** login(s)" in verdict
     assert "**200**" in verdict
-    assert "**0.29x** the anchor's (within" in verdict  # 4 s over the floor against 14 s
-    assert "1.00 s above the floor, the anchor 20.00 s: **0.05x**" in verdict  # by CPU time
+    # By CPU: 1 s over the floor against 20 s; by wall time 4 s against 14 s.
+    assert "ours 1.00 s, the anchor 20.00 s: **0.05x** the anchor's (within the target of at most 0.50x)" in verdict
+    assert "**0.29x**" in verdict
 
 
 def test_a_failed_run_shows_as_failed_not_as_a_figure() -> None:
@@ -182,3 +190,24 @@ def test_the_fleet_play_modules_run_with_the_system_python_where_there_is_one(
     assert module_python() == sys.executable
     system_python.touch()
     assert module_python() == str(system_python)
+
+
+def test_the_cpu_verdict_says_when_the_target_is_missed() -> None:
+    part = PartResult("lookups", "1. Vault lookups at fleet size")
+    part.samples += fleet("tradebot", 10, [3.0], 1, 11, cpu=16.0)
+    part.samples += fleet("hashi_vault", 10, [4.0], 10, 20, cpu=20.0)
+    part.samples += fleet("plain", 10, [2.0], 0, 0, cpu=10.0)
+    assert "**0.60x** the anchor's (NOT within the target of at most 0.50x)" in "\n".join(lookup_verdict(part, 10))
+
+
+def test_the_fleet_query_is_reported_with_its_logins_and_requests() -> None:
+    micro = PartResult("micro", "4. x")
+    micro.samples += [
+        Sample("micro", "tradebot_fleet_query", 200, rep, seconds, cpu_seconds=cpu, logins=1, vault_requests=201)
+        for rep, (seconds, cpu) in enumerate([(2.0, 1.0), (3.0, 1.2), (2.5, 1.1)], start=1)
+    ]
+    assert fleet_query_rows(micro) == [["200", "3", "2.50", "1.10", "5.50", "1", "201"]]
+    line = fleet_query_summary(micro)
+    assert "one query of 200 strategies" in line
+    assert "**1** login(s) and 201 Vault requests" in line
+    assert "FAILED" in fleet_query_summary(PartResult("micro", "4. x"))
