@@ -206,6 +206,7 @@ class VaultClient:
         login = AUTH_METHODS[method].login
         if login is None:
             raise VaultError(f"auth method {method} does not log in")
+        self.token = ""  # a login carries its own credential, never a previous (perhaps revoked) token
 
         def refused(exc: Exception) -> VaultError:
             if isinstance(exc, hvac.exceptions.VaultDown):

@@ -216,7 +216,7 @@ def test_server_text_that_echoes_credentials_is_scrubbed(vault: ScriptedVault, s
 def test_a_login_returns_the_issued_token(vault: ScriptedVault) -> None:
     vault.then(200, {"auth": {"client_token": "hvs.new", "lease_duration": 60, "renewable": True}})
     settings = {"auth_method": "approle", "role_id": "r", "secret_id": SECRET_ID, "mount_point": "ci/approle"}
-    issued = client(vault.url, token=None, **settings).login()
+    issued = client(vault.url, token="hvs.old-revoked", **settings).login()
     assert (issued.token, issued.renewable, issued.ttl) == ("hvs.new", True, 60)
     assert "hvs.new" not in repr(issued)
     sent = vault.received[0]
