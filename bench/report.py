@@ -362,19 +362,7 @@ def micro_section(part: PartResult, config: BenchConfig) -> str:
         "freshly forked worker with an empty token cache, so it pays for loading the plugin and hvac, one login "
         "and one read per strategy. Median of the runs; logins and requests from the audit log.",
         "",
-        markdown_table(
-            [
-                "strategies",
-                "runs",
-                "median wall (s)",
-                "median CPU (s)",
-                "CPU per strategy (ms)",
-                "logins",
-                "Vault requests",
-            ],
-            fleet_query_rows(part),
-            "rrrrrrr",
-        ),
+        markdown_table(FLEET_QUERY_HEADERS, fleet_query_rows(part), "rrrrrrr"),
         "",
     ]
     if part.failed:
