@@ -211,3 +211,5 @@ def test_the_fleet_query_is_reported_with_its_logins_and_requests() -> None:
     assert "one query of 200 strategies" in line
     assert "**1** login(s) and 201 Vault requests" in line
     assert "FAILED" in fleet_query_summary(PartResult("micro", "4. x"))
+    text = render(QUICK, {"CPU": "test"}, [micro], "2026-01-01 00:00 UTC", elapsed=60.0)
+    assert line in text
