@@ -143,9 +143,14 @@ class VaultClient:
         for attempt in range(attempts):
             with transport.deadline(self.settings.timeout) as limit:
                 try:
-                    return action()
+                    result = action()
                 except Exception as exc:  # classified below; nothing escapes unworded
                     failure, timed_out = exc, limit.expired
+                else:
+                    if not limit.expired:
+                        return result
+                    # Shut down mid-reply, http.client may take the end of the stream for the end of the reply.
+                    failure, timed_out = TimeoutError(), True
             if attempt + 1 < attempts and _retryable(failure, timed_out, self.session.last_status):
                 time.sleep(backoff(attempt))
                 continue

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -24,6 +25,7 @@ from ansible_collections.tradebot.kucoin.plugins.plugin_utils._vault_client impo
     worst_case_seconds,
 )
 from ansible_collections.tradebot.kucoin.plugins.plugin_utils._vault_options import VaultSettings
+from harness.http_fixtures import Trickler
 
 CANARY = "Zq-LEAKCANARY-client"
 TOKEN = f"hvs.{CANARY}-token"
@@ -287,3 +289,16 @@ def test_one_line_walks_to_the_root_cause() -> None:
     outer.__cause__ = root
     assert one_line(outer) == "[Errno 111] Connection refused"
     assert one_line(Exception("1 error occurred:\n\t* permission denied\n\n")) == "permission denied"
+
+
+def test_a_trickling_server_is_cut_off_at_the_deadline() -> None:
+    with Trickler(interval=0.05) as trickler:
+        started = time.monotonic()
+        with pytest.raises(VaultError) as caught:
+            read(trickler.url, timeout=0.5, retries=0)
+        elapsed = time.monotonic() - started
+    # Bytes arrive far more often than any socket timeout; only the whole-request deadline ends it.
+    assert str(caught.value) == (
+        f"Vault at {trickler.url} did not answer within the 0.5 s timeout (reading secret 'kucoin/a' on mount 'secret')"
+    )
+    assert elapsed < 0.5 + 1.0
