@@ -235,7 +235,7 @@ class Trickler:
                     if self._stop.is_set():
                         break
                     conn.sendall(bytes([byte]))
-                    readable, _, _ = select.select([conn], [], [], self.interval)
+                    readable = select.select([conn], [], [], self.interval)[0]
                     if readable and not conn.recv(1):
                         break  # the client shut the connection down
             record.closed = time.monotonic()

@@ -134,7 +134,7 @@ def test_retryable_statuses_are_retried_with_growing_pauses(
 
 
 def test_retries_stop_at_the_configured_count(vault: ScriptedVault, sleeps: list[float]) -> None:
-    for _ in range(5):
+    for _attempt in range(5):
         vault.then(500, {"errors": ["boom"]})
     with pytest.raises(VaultError, match=r"^reading secret 'kucoin/a' on mount 'secret' failed: boom$"):
         read(vault.url, retries=2)
