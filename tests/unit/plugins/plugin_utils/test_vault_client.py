@@ -94,8 +94,17 @@ def vault(monkeypatch: pytest.MonkeyPatch) -> Iterator[ScriptedVault]:
 
 @pytest.fixture
 def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    # Only this thread's pauses: threads other tests left behind may sleep too.
     slept: list[float] = []
-    monkeypatch.setattr(_vault_client.time, "sleep", slept.append)
+    real_sleep, caller = time.sleep, threading.get_ident()
+
+    def sleep(seconds: float) -> None:
+        if threading.get_ident() == caller:
+            slept.append(seconds)
+        else:
+            real_sleep(seconds)
+
+    monkeypatch.setattr(_vault_client.time, "sleep", sleep)
     return slept
 
 
