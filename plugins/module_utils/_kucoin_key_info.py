@@ -72,7 +72,7 @@ def whitelist_entry_covers(entry: str, address: str) -> bool:
     entry = entry.strip()
     if MASK_MARK in entry:
         separator = "." if wanted.version == 4 else ":"
-        head, _, tail = entry.partition(MASK_MARK)
+        head, _mask, tail = entry.partition(MASK_MARK)
         first, last = head.rstrip(separator), tail.lstrip(separator)
         if separator not in head or separator not in tail:
             return False
