@@ -79,6 +79,13 @@ class PlaybookRun:
         return f"$ {' '.join(self.argv)}\nrc={self.returncode}\n{self.output[-6000:]}"
 
 
+def _playbook_argv(playbook: Path | str, inventory: Path | str | None, args: Sequence[str]) -> list[str]:
+    argv = [str(BIN_DIR / "ansible-playbook"), str(playbook)]
+    if inventory is not None:
+        argv += ["-i", str(inventory)]
+    return argv + list(args)
+
+
 def run_playbook(
     playbook: Path | str,
     *,
@@ -88,10 +95,7 @@ def run_playbook(
     cwd: Path | None = None,
     timeout: float = 900,
 ) -> PlaybookRun:
-    argv = [str(BIN_DIR / "ansible-playbook"), str(playbook)]
-    if inventory is not None:
-        argv += ["-i", str(inventory)]
-    argv += list(args)
+    argv = _playbook_argv(playbook, inventory, args)
     proc = subprocess.run(
         argv,
         capture_output=True,
@@ -102,3 +106,25 @@ def run_playbook(
         check=False,
     )
     return PlaybookRun(argv, proc.returncode, proc.stdout, proc.stderr)
+
+
+def start_playbook(
+    playbook: Path | str,
+    *,
+    log: Path,
+    inventory: Path | str | None = None,
+    args: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
+) -> subprocess.Popen[bytes]:
+    """ansible-playbook in the background, in a session of its own (so a test can kill the whole run),
+    its output going to `log`."""
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            _playbook_argv(playbook, inventory, args),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=ansible_env(env),
+            cwd=REPO_ROOT,
+            start_new_session=True,
+        )

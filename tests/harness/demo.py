@@ -114,8 +114,12 @@ def write_bot_inventory(
     path: Path,
     strategies: Sequence[DemoStrategy],
     group_vars: Mapping[str, Any],
+    host_vars: Mapping[str, Any] | None = None,
 ) -> Path:
-    hostvars: dict[str, dict[str, Any]] = {host.name: {"bot_host_strategies": []} for host in fleet.hosts}
+    """host_vars go to every host (where connection settings such as ansible_pipelining live)."""
+    hostvars: dict[str, dict[str, Any]] = {
+        host.name: {**(host_vars or {}), "bot_host_strategies": []} for host in fleet.hosts
+    }
     for strategy in strategies:
         hostvars[strategy.host]["bot_host_strategies"].append(strategy.inventory_entry())
     return fleet.write_inventory(path, hostvars=hostvars, group_vars=group_vars)

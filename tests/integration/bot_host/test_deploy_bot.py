@@ -10,8 +10,12 @@ key that fails its check, a shared key, and a clock that is off. ansible-playboo
 from __future__ import annotations
 
 import base64
+import os
 import re
 import secrets
+import shlex
+import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -20,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from harness.ansible import PlaybookRun, run_playbook
+from harness.ansible import PlaybookRun, run_playbook, start_playbook
 from harness.demo import (
     PLAYBOOK,
     DemoStrategy,
@@ -42,6 +46,8 @@ from harness.procs import wait_for
 pytestmark = [pytest.mark.hosts, pytest.mark.vault, pytest.mark.sandbox]
 
 WHITELIST = ("127.0.0.1",)
+# A name that is no POSIX user name (a dot, over 31 characters with the prefix): its bot's user is derived.
+DOGE = "it-mm-doge.usdt-with-a-long-name"
 HOSTS = ("bot1", "bot2", "bot3")
 # Values with everything an environment file can get wrong; they must reach the bot byte for byte.
 HARD_ENV = {
@@ -127,19 +133,59 @@ class Fleet:
         for item in items:
             self.secrets_seen += [item.key.secret, item.key.passphrase, item.key.api_key]
 
-    def inventory(self, strategies: list[DemoStrategy] | None = None, **group_vars: Any) -> Path:
+    def inventory(
+        self,
+        strategies: list[DemoStrategy] | None = None,
+        host_vars: dict[str, Any] | None = None,
+        **group_vars: Any,
+    ) -> Path:
         self.runs += 1
         return write_bot_inventory(
             self.hosts,
             self.workdir / f"inventory-{self.runs}.yml",
             strategies if strategies is not None else self.strategies,
             bot_group_vars(self.sandbox, self.ntp, **group_vars),
+            host_vars,
         )
 
     def deploy(self, *args: str, strategies: list[DemoStrategy] | None = None, **group_vars: Any) -> PlaybookRun:
         run = run_playbook(PLAYBOOK, inventory=self.inventory(strategies, **group_vars), args=args, env=self.env)
         (self.workdir / f"run-{self.runs}.log").write_text(f"{run.argv}\nrc={run.returncode}\n{run.output}")
         return run
+
+    def start_deploy(
+        self, env: dict[str, str] | None = None, host_vars: dict[str, Any] | None = None, **group_vars: Any
+    ) -> tuple[subprocess.Popen[bytes], Path]:
+        """deploy_bot.yml in the background; returns the process and its log."""
+        inventory = self.inventory(host_vars=host_vars, **group_vars)
+        log = self.workdir / f"run-{self.runs}.log"
+        return start_playbook(PLAYBOOK, inventory=inventory, log=log, env={**self.env, **(env or {})}), log
+
+    def rotate(self, *strategies: DemoStrategy) -> None:
+        """A new key for each strategy, in the sandbox and in Vault."""
+        for s in strategies:
+            fresh = strategy(s.host, "rotated", api=s.api, version=s.key.key_version)
+            self.sandbox.add_key(fresh.key)
+            self.remember(fresh)
+            s.key = fresh.key
+            self.bao.put_secret("secret", s.vault_path, s.vault_fields())
+
+    def running_key(self, s: DemoStrategy) -> tuple[str, str]:
+        """(API key, secret) the running bot has: from its environment, the secret in credentials mode from
+        the copy systemd handed it."""
+        environ = self.service_environ(s)
+        if s.extra.get("secret_delivery") == "credentials":
+            secret = self.sh(s.host, f"cat /run/credentials/kucoin-bot@{s.name}.service/KUCOIN_SECRET_KEY")
+            return environ["KUCOIN_API_KEY"], secret
+        return environ["KUCOIN_API_KEY"], environ["KUCOIN_SECRET_KEY"]
+
+    def key_on_disk(self, s: DemoStrategy) -> tuple[bool, bool]:
+        """Whether the strategy's current API key and secret are in its files on its host."""
+        files = f"/etc/kucoin-bot/{s.name}.env"
+        if s.extra.get("secret_delivery") == "credentials":
+            files += f" /etc/kucoin-bot/credentials/{s.name}/KUCOIN_SECRET_KEY"
+        text = self.sh(s.host, f"cat {files}")
+        return s.key.api_key in text, s.key.secret.split(" ")[0] in text
 
     def sh(self, host: str, command: str) -> str:
         return self.hosts.run(host, command).stdout
@@ -180,9 +226,9 @@ def fleet(
     workdir = tmp_path_factory.mktemp("bot-host")
     strategies = [
         strategy("bot1", "grid-btc", environment=HARD_ENV),
-        strategy("bot2", "dca-eth", version=3),
+        strategy("bot2", "dca-eth", version=3, secret_delivery="credentials"),
         strategy("bot2", "scalp-sol", version=1),
-        strategy("bot2", "mm-doge", created_days_ago=120),
+        strategy("bot2", "mm-doge.usdt-with-a-long-name", created_days_ago=120),
         strategy("bot3", "basis-xbt", api="futures", version=1, secret_delivery="credentials"),
     ]
     for s in strategies:
@@ -218,14 +264,14 @@ def test_full_deploy_runs_every_bot_and_prints_no_secret(fleet: Fleet) -> None:
         line = wait_for_bot_line(fleet.hosts, s.host, s.name)
         assert "succeeded: code 200000" in line, line
         assert re.search(rf"{s.host}: clock offset [+-]\d+\.\d{{6}} s against 127\.0\.0\.1", run.stdout)
-        age = 120 if s.name == "it-mm-doge" else 0
+        age = 120 if s.name == DOGE else 0
         assert re.search(
             rf"{s.name} \({s.api}, secrets in \w+\): key valid \S+, permissions General\+(Spot|Futures), "
             rf"key age {age} d",
             run.stdout,
         )
     # Old keys pass with a warning (bot_host_key_check_max_key_age_days 90, fail_on_old_key false).
-    assert re.search(r"it-mm-doge .*; WARNING: the key is 120 days old", run.stdout)
+    assert re.search(rf"{re.escape(DOGE)} .*; WARNING: the key is 120 days old", run.stdout)
     assert run.stdout.count("KuCoin service open") == len(fleet.strategies)
     # The sandbox saw each bot authenticate with its own key, from the bot host.
     used = {r.api_key for r in fleet.sandbox.requests if r.code == "200000" and r.path != "/api/v1/timestamp"}
@@ -272,7 +318,6 @@ def test_modes_owners_user_and_hardening(fleet: Fleet) -> None:
         pid = fleet.main_pid(s)
         status = fleet.sh(s.host, f"cat /proc/{pid}/status")
         assert re.search(r"^Uid:\s+(\d+)", status, re.M)[1] != "0"
-        assert fleet.sh(s.host, f"stat -c %U /proc/{pid}").strip() == "kucoin-bot"
         assert re.search(r"^NoNewPrivs:\s+1$", status, re.M)
         assert re.search(r"^CapEff:\s+0+$", status, re.M)
         assert re.search(r"^Seccomp:\s+2$", status, re.M)  # SystemCallFilter= is in force
@@ -280,10 +325,58 @@ def test_modes_owners_user_and_hardening(fleet: Fleet) -> None:
         # ProtectSystem=strict: the bot sees / read-only; PrivateTmp: its own /tmp.
         assert re.search(r"^\S+ \S+ \S+ \S+ / (ro|\S*,ro)\b", mounts, re.M), mounts
         assert re.search(r"^\S+ \S+ \S+ \S+ /tmp (rw)", mounts, re.M)
-    unit = fleet.sh("bot1", "systemctl show kucoin-bot@it-grid-btc.service -p ProtectSystem -p ProtectHome -p User")
+    unit = fleet.sh(
+        "bot1", "systemctl show kucoin-bot@it-grid-btc.service -p ProtectSystem -p ProtectHome -p DynamicUser"
+    )
     assert "ProtectSystem=strict" in unit
     assert "ProtectHome=yes" in unit
-    assert "User=kucoin-bot" in unit
+    assert "DynamicUser=yes" in unit
+    analysis = fleet.sh("bot1", "systemd-analyze security --no-pager kucoin-bot@it-grid-btc.service")
+    level = re.search(r"Overall exposure level for \S+: ([\d.]+) (\w+)", analysis)
+    assert level, analysis[-2000:]
+    assert level[2] in ("SAFE", "OK"), analysis[-2000:]
+
+
+def identity(fleet: Fleet, s: DemoStrategy) -> tuple[str, str]:
+    """The uid and gid the strategy's bot runs as (its own, allocated by systemd)."""
+    status = fleet.sh(s.host, f"cat /proc/{fleet.main_pid(s)}/status")
+    return re.search(r"^Uid:\s+(\d+)", status, re.M)[1], re.search(r"^Gid:\s+(\d+)", status, re.M)[1]
+
+
+def read_as(fleet: Fleet, s: DemoStrategy, path: str) -> subprocess.CompletedProcess[str]:
+    """cat `path` (ls a directory/) on the strategy's host with the identity its bot runs as (no other groups,
+    no privileges)."""
+    uid, gid = identity(fleet, s)
+    tool = "ls" if path.endswith("/") else "cat"
+    command = f"setpriv --reuid={uid} --regid={gid} --clear-groups --inh-caps=-all {tool} {shlex.quote(path)}"
+    return fleet.hosts.run(s.host, command, check=False)
+
+
+def test_no_bot_can_read_another_bots_secrets(fleet: Fleet) -> None:
+    # On bot2: dca-eth gets its secrets as credentials, scalp-sol and mm-doge in their environment.
+    dca, scalp, doge = (fleet.by_name(name) for name in ("it-dca-eth", "it-scalp-sol", DOGE))
+    uids = {s.name: identity(fleet, s)[0] for s in (dca, scalp, doge)}
+    assert len(set(uids.values())) == 3, uids
+    assert "0" not in uids.values()
+    doge_pid, dca_pid, scalp_pid = fleet.main_pid(doge), fleet.main_pid(dca), fleet.main_pid(scalp)
+    # A bot's identity reads its own environment (so the denials below are about identity, not the method).
+    own = read_as(fleet, scalp, f"/proc/{scalp_pid}/environ")
+    assert own.returncode == 0
+    assert scalp.key.api_key in own.stdout
+    for reader, path in [
+        (scalp, f"/proc/{doge_pid}/environ"),  # another bot's environment (environment mode)
+        (dca, f"/proc/{scalp_pid}/environ"),
+        (scalp, f"/proc/{dca_pid}/environ"),
+        (scalp, f"/run/credentials/kucoin-bot@{dca.name}.service/KUCOIN_SECRET_KEY"),  # credentials mode
+        (scalp, f"/proc/{dca_pid}/root/run/credentials/kucoin-bot@{dca.name}.service/KUCOIN_SECRET_KEY"),
+        (doge, f"/etc/kucoin-bot/{scalp.name}.env"),
+        (doge, f"/etc/kucoin-bot/credentials/{dca.name}/KUCOIN_SECRET_KEY"),
+        (doge, f"/var/lib/kucoin-bot/{scalp.name}/"),
+    ]:
+        result = read_as(fleet, reader, path)
+        assert result.returncode != 0, f"{reader.name} could read {path}"
+        assert "ZqSECRET" not in result.stdout
+        assert "ZqPASS" not in result.stdout
 
 
 def test_chrony_reports_sync_on_every_host(fleet: Fleet) -> None:
@@ -334,7 +427,7 @@ def test_new_secret_version_restarts_only_that_strategy_and_removed_strategies_g
     fleet.bao.put_secret("secret", new.vault_path, new.vault_fields())
     grid.key = new.key
     # On bot2, scalp-sol is marked absent and mm-doge is gone from the inventory.
-    scalp, doge = fleet.by_name("it-scalp-sol"), fleet.by_name("it-mm-doge")
+    scalp, doge = fleet.by_name("it-scalp-sol"), fleet.by_name(DOGE)
     scalp.extra["state"] = "absent"
     kept = [s for s in fleet.strategies if s is not doge]
     unchanged = [s for s in fleet.strategies if s.name in {"it-dca-eth", "it-basis-xbt"}]
@@ -444,6 +537,82 @@ def test_a_value_no_environment_file_can_carry_fails_naming_it(fleet: Fleet) -> 
     assert fleet.file_digest("bot1", env_file) == file_before
     assert fleet.main_pid(grid) == pid_before
     assert_no_secret(run, fleet)
+
+
+def current_program_files(fleet: Fleet) -> list[dict[str, str]]:
+    return list(bot_group_vars(fleet.sandbox, fleet.ntp)["bot_host_program_files"])
+
+
+def test_a_run_that_fails_after_writing_the_files_is_completed_by_the_next(fleet: Fleet) -> None:
+    grid, basis, dca = (fleet.by_name(name) for name in ("it-grid-btc", "it-basis-xbt", "it-dca-eth"))
+    fleet.rotate(grid, basis)  # one bot with its secrets in the environment, one with credentials
+    bystander = fleet.main_pid(dca)
+    old = {s.name: fleet.running_key(s) for s in (grid, basis)}
+    # A program file that does not exist: the task after the environment and credential files fails.
+    # (It comes first, so that the task's first result line on each host is the failure.)
+    broken = [{"src": str(fleet.workdir / "absent.py"), "dest": "/opt/kucoin-bot/x"}, *current_program_files(fleet)]
+
+    failed = fleet.deploy(bot_host_program_files=broken)
+
+    assert failed.returncode != 0
+    assert task_statuses(failed, "Install the bot program files") == dict.fromkeys(HOSTS, "failed")
+    for s in (grid, basis):
+        assert fleet.key_on_disk(s) == (True, True), s.name
+        assert fleet.running_key(s) == old[s.name], f"{s.name} restarted in the failed run"
+
+    # A dry run now reports the restarts that a real run makes, and makes none.
+    dry = fleet.deploy("--check")
+    assert dry.returncode == 0, str(dry)
+    assert task_statuses(dry, "Restart the bots whose configuration changed") == {
+        "bot1": "changed",
+        "bot2": "skipping",
+        "bot3": "changed",
+    }
+    assert all(fleet.running_key(s) == old[s.name] for s in (grid, basis))
+
+    clean = fleet.deploy()
+
+    assert clean.returncode == 0, str(clean)
+    for s in (grid, basis):
+        assert fleet.running_key(s) == (s.key.api_key, s.key.secret), s.name
+    assert fleet.main_pid(dca) == bystander  # its files did not change: not restarted
+    for run in (failed, dry, clean):
+        assert_no_secret(run, fleet)
+
+
+def test_a_run_killed_after_writing_the_files_is_completed_by_the_next(fleet: Fleet) -> None:
+    grid, basis, dca = (fleet.by_name(name) for name in ("it-grid-btc", "it-basis-xbt", "it-dca-eth"))
+    fleet.rotate(grid, basis)
+    bystander = fleet.main_pid(dca)
+    old = {s.name: fleet.running_key(s) for s in (grid, basis)}
+    control_dir = fleet.workdir / f"ssh-control-{fleet.runs}"
+    control_dir.mkdir()
+    process, log = fleet.start_deploy(env={"ANSIBLE_SSH_CONTROL_PATH_DIR": str(control_dir)})
+    try:
+        # As soon as both hosts have the new files, the run and its SSH connections are killed: a dozen
+        # tasks before the restarts (the assertion after the kill checks that none had happened).
+        wait_for(
+            lambda: fleet.key_on_disk(grid) == fleet.key_on_disk(basis) == (True, True),
+            timeout=600,
+            interval=0.1,
+            what="the run to write the new files",
+        )
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        for socket in control_dir.iterdir():  # the ControlPersist masters outlive ansible-playbook
+            subprocess.run(["ssh", "-o", f"ControlPath={socket}", "-O", "exit", "x"], capture_output=True, check=False)
+    assert all(fleet.running_key(s) == old[s.name] for s in (grid, basis)), "a bot restarted before the kill"
+
+    clean = fleet.deploy()
+
+    assert clean.returncode == 0, str(clean)
+    for s in (grid, basis):
+        assert fleet.running_key(s) == (s.key.api_key, s.key.secret), s.name
+    assert fleet.main_pid(dca) == bystander
+    assert_no_secret(clean, fleet)
+    killed = PlaybookRun([], -9, log.read_text(errors="replace"), "")
+    assert_no_secret(killed, fleet)
 
 
 def test_a_clock_over_the_limit_fails_the_host_with_the_offset(fleet: Fleet, shifted_ntp_server) -> None:
