@@ -48,7 +48,7 @@ def host(tmp_path: Path) -> dict:
 
 def running(tool: ModuleType, monkeypatch: pytest.MonkeyPatch, state: str = "active", reload: str = "no") -> None:
     monkeypatch.setattr(
-        tool, "_units", lambda names, _props: [{"ActiveState": state, "NeedDaemonReload": reload} for _ in names]
+        tool, "_units", lambda names, _props: [{"ActiveState": state, "NeedDaemonReload": reload}] * len(names)
     )
 
 
