@@ -17,7 +17,7 @@ import shlex
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -613,6 +613,76 @@ def test_a_run_killed_after_writing_the_files_is_completed_by_the_next(fleet: Fl
     assert_no_secret(clean, fleet)
     killed = PlaybookRun([], -9, log.read_text(errors="replace"), "")
     assert_no_secret(killed, fleet)
+
+
+def secrets_on_disk(fleet: Fleet, host: str, running: Mapping[str, Any] | None = None) -> list[str]:
+    """Files on the host holding a secret where they should not: every file system but /proc and /sys (tmpfs
+    ones too), for every secret and passphrase ever used. A bot's own files may hold its current secrets and,
+    while a run has not yet replaced them, the ones it runs with (`running`: strategy name to its old key)."""
+    probes = sorted({value.split(" ")[0] for value in fleet.secrets_seen if value.startswith("Zq")})
+    patterns = " ".join(f"-e {shlex.quote(p)}" for p in [*probes, fleet.env["VAULT_TOKEN"]])
+    found = fleet.sh(
+        host,
+        f"cd / && grep -rsoaF --devices=skip {patterns} -- $(ls -A / | grep -vxE 'proc|sys') | sort -u; true",
+    )
+    allowed = set()
+    for s in fleet.strategies:
+        if s.host == host:
+            keys = [s.key, *([running[s.name]] if running and s.name in running else [])]
+            own_files = (
+                f"etc/kucoin-bot/{s.name}.env",
+                f"etc/kucoin-bot/credentials/{s.name}/",
+                f"run/credentials/kucoin-bot@{s.name}.service/",
+            )
+            for own in own_files:
+                for key in keys:
+                    allowed |= {(own, key.secret.split(" ")[0]), (own, key.passphrase.split(" ")[0])}
+    leaks = []
+    for line in found.splitlines():
+        path, _sep, probe = line.rpartition(":")
+        if not any(path.startswith(own) and probe == value for own, value in allowed):
+            leaks.append(f"/{path}: {probe[:10]}...")
+    return leaks
+
+
+# The sandbox answers the key check's signed requests one byte per this many milliseconds: the request is
+# verified at once (a delay before it would put its timestamp out of KuCoin's 5 s window), and the module
+# stays running, waiting for the answer, while the disk is scanned.
+TRICKLE_MS = 150
+
+
+def test_without_pipelining_no_secret_reaches_a_file_on_the_hosts(fleet: Fleet) -> None:
+    grid = fleet.by_name("it-grid-btc")
+    old_key = grid.key
+    fleet.rotate(grid)  # the run carries a new secret to bot1, and the old one must be gone afterwards
+    fleet.sandbox.clear_requests()
+    fleet.sandbox.set_faults(grid.key.api_key, trickle_ms=TRICKLE_MS)
+    process, log = fleet.start_deploy(host_vars={"ansible_pipelining": False}, bot_host_key_check_timeout=120)
+    try:
+        # The sandbox has the key check's signed request and holds it: the key check is running on bot1.
+        wait_for(
+            lambda: any(r.api_key == grid.key.api_key for r in fleet.sandbox.requests),
+            timeout=600,
+            what="bot1's key check to reach the sandbox",
+        )
+        # The bot still runs with its old key until the check passes: its own files may hold that one.
+        during = secrets_on_disk(fleet, "bot1", running={grid.name: old_key})
+        still_running = fleet.sandbox.in_flight > 0
+        fleet.sandbox.clear_faults()
+        returncode = process.wait(timeout=900)
+    finally:
+        fleet.sandbox.clear_faults()
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    run = PlaybookRun([], returncode, log.read_text(errors="replace"), "")
+    assert returncode == 0, str(run)
+    assert during == []
+    for host in HOSTS:
+        assert secrets_on_disk(fleet, host) == [], host
+    assert still_running, "the key check had finished before the scan did"
+    assert fleet.running_key(grid) == (grid.key.api_key, grid.key.secret)
+    assert_no_secret(run, fleet)
 
 
 def test_a_clock_over_the_limit_fails_the_host_with_the_offset(fleet: Fleet, shifted_ntp_server) -> None:
