@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     QueryParams: TypeAlias = Mapping[str, object] | Sequence[tuple[str, object]] | None
 
 KEY_VERSIONS = (1, 2, 3)
+# Every key KuCoin creates now is version 3; KuCoin also takes header 2 for it.
+DEFAULT_KEY_VERSION = 3
 
 
 @dataclass(frozen=True)

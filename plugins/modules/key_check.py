@@ -319,13 +319,17 @@ from ansible_collections.tradebot.kucoin.plugins.module_utils.kucoin_check impor
     run_key_check,
 )
 from ansible_collections.tradebot.kucoin.plugins.module_utils.kucoin_client import HTTPX_IMPORT_ERROR, HttpSettings
-from ansible_collections.tradebot.kucoin.plugins.module_utils.kucoin_signing import Credentials
+from ansible_collections.tradebot.kucoin.plugins.module_utils.kucoin_signing import (
+    DEFAULT_KEY_VERSION,
+    KEY_VERSIONS,
+    Credentials,
+)
 
 ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
     "api_key": {"type": "str", "required": True, "no_log": True},
     "api_secret": {"type": "str", "required": True, "no_log": True},
     "api_passphrase": {"type": "str", "required": True, "no_log": True},
-    "key_version": {"type": "int", "choices": [1, 2, 3], "default": 3},
+    "key_version": {"type": "int", "choices": list(KEY_VERSIONS), "default": DEFAULT_KEY_VERSION},
     "api": {"type": "str", "choices": ["spot", "futures"], "default": "spot"},
     "base_url": {"type": "str"},
     "key_info_url": {"type": "str", "no_log": False},  # a URL, not a key (validate-modules guesses by name)

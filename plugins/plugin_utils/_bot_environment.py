@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-DEFAULT_KEY_VERSION = 3  # every key KuCoin creates now
+from ansible_collections.tradebot.kucoin.plugins.module_utils.kucoin_signing import DEFAULT_KEY_VERSION
 
 
 class BotEnvironmentError(ValueError):

@@ -7,11 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ansible_collections.tradebot.kucoin.plugins.module_utils.kucoin_signing import KEY_VERSIONS
+from ansible_collections.tradebot.kucoin.plugins.module_utils.kucoin_signing import DEFAULT_KEY_VERSION, KEY_VERSIONS
 from ansible_collections.tradebot.kucoin.plugins.plugin_utils._vault_session import VaultSession
 
 APIS = ("spot", "futures")
-DEFAULT_KEY_VERSION = 2
 DEFAULT_API = "spot"
 
 

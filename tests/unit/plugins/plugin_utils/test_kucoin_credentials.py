@@ -49,7 +49,7 @@ def test_full_result() -> None:
 
 def test_defaults_when_optional_fields_are_absent() -> None:
     result = creds(FULL, version=None)
-    assert result["key_version"] == 2
+    assert result["key_version"] == 3
     assert result["api"] == "spot"
     assert result["vault"]["version"] is None
 
