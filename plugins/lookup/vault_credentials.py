@@ -419,7 +419,9 @@ options:
     vars:
       - name: tradebot_vault_api_passphrase_field
   key_version_field:
-    description: Name of the Vault field holding the key version (1, 2 or 3; V(3), the version of every key KuCoin creates now, when the field is absent).
+    description: >-
+      Name of the Vault field holding the key version (1, 2 or 3; V(3), the version of every key KuCoin creates
+      now, when the field is absent).
     type: str
     default: key_version
     env:

@@ -8,6 +8,7 @@ DOCUMENTATION.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Callable, Mapping
@@ -75,8 +76,13 @@ class VaultSettings:
         return (self.client_cert, self.client_key) if self.client_key else self.client_cert
 
     def credentials(self) -> list[str]:
-        """The secret values these settings hold, for the scrubber."""
-        return [value for value in (getattr(self, name) for name in CREDENTIAL_FIELDS) if value]
+        """The secret values these settings hold or lead to, for the scrubber."""
+        values = [value for value in (getattr(self, name) for name in CREDENTIAL_FIELDS) if value]
+        if self.auth_method == "kubernetes":
+            # The service-account JWT is read from its file at login; an error text may carry it too.
+            with contextlib.suppress(VaultConfigError):
+                values.append(_read_service_account_token(self.kubernetes_token_path))
+        return values
 
 
 # --- auth methods -----------------------------------------------------------------------------------------

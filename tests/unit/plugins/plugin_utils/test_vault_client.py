@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -221,6 +222,20 @@ def test_server_text_that_echoes_credentials_is_scrubbed(vault: ScriptedVault, s
     vault.then(400, page, **{"Content-Type": "text/html"})
     with pytest.raises(VaultError) as caught:
         read(vault.url, retries=0)
+    assert CANARY not in str(caught.value)
+
+
+def test_a_kubernetes_login_error_that_echoes_the_service_account_token_is_scrubbed(
+    vault: ScriptedVault, tmp_path: Path
+) -> None:
+    jwt = f"{CANARY}-k8s-jwt"
+    token_file = tmp_path / "token"
+    token_file.write_text(f"{jwt}\n")
+    vault.then(400, f"<html>Bad gateway\nbody: jwt={jwt}</html>".encode(), **{"Content-Type": "text/html"})
+    settings = {"auth_method": "kubernetes", "role": "bot", "kubernetes_token_path": str(token_file), "retries": 0}
+    with pytest.raises(VaultError) as caught:
+        client(vault.url, token=None, **settings).login()
+    assert str(caught.value).startswith("login with auth method kubernetes at auth/kubernetes failed: ")
     assert CANARY not in str(caught.value)
 
 
