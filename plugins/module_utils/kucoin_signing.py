@@ -34,7 +34,7 @@ class Credentials:
     api_key: str = field(repr=False)
     api_secret: str = field(repr=False)
     api_passphrase: str = field(repr=False)
-    key_version: int = 2
+    key_version: int = DEFAULT_KEY_VERSION
 
     def __post_init__(self) -> None:
         if self.key_version not in KEY_VERSIONS:

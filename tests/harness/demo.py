@@ -1,8 +1,9 @@
 """`make demo`: deploy three KuCoin bots with deploy_bot.yml, entirely on this machine, then tear it all down.
 
 Starts OpenBao seeded with three strategies' credentials, the KuCoin sandbox holding the same keys, a local NTP
-server and three systemd-nspawn bot hosts; runs `ansible-playbook deploy_bot.yml`; shows each bot's log line
-(a signed call to the sandbox that succeeded); runs the playbook again to show that nothing changes.
+server and three systemd-nspawn bot hosts; runs `ansible-playbook playbooks/deploy_bot.yml` (the collection's
+tradebot.kucoin.deploy_bot); shows each bot's log line (a signed call to the sandbox that succeeded); runs the
+playbook again to show that nothing changes.
 
 The pieces are also used by the bot_host integration tests (`DemoStrategy`, `seed_strategies`,
 `write_bot_inventory`, `bot_log`).
@@ -30,7 +31,7 @@ from harness.ntp import NtpServer
 from harness.openbao import OpenBao
 from harness.procs import OUTPUT_DIR, REPO_ROOT, wait_for
 
-PLAYBOOK = REPO_ROOT / "deploy_bot.yml"
+PLAYBOOK = REPO_ROOT / "playbooks" / "deploy_bot.yml"
 # The example bot ships in the role's files/ (with a link to the collection's one signing module, installed
 # beside it), so the inventory names it with a relative src that works from a checkout and an installed copy.
 BOT_PROGRAM = "kucoin_bot.py"
@@ -179,7 +180,7 @@ def _deploy_twice(
     workdir: Path,
     url: str,
 ) -> bool:
-    _say(f"\n== ansible-playbook -i {inventory} deploy_bot.yml   (VAULT_ADDR={url}, a read-only token)")
+    _say(f"\n== ansible-playbook -i {inventory} playbooks/deploy_bot.yml   (VAULT_ADDR={url}, a read-only token)")
     first = run_playbook(PLAYBOOK, inventory=inventory, env=env)
     (workdir / "deploy-1.log").write_text(first.output)
     _say(summary_block(first))

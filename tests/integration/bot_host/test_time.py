@@ -45,7 +45,7 @@ class TimeHost:
         self.runs += 1
         inventory = self.fleet.write_inventory(
             self.workdir / f"inventory-{self.runs}.yml",
-            hostvars={HOST: {"kucoin_strategies": []}},
+            hostvars={HOST: {"bot_host_strategies": []}},
             group_vars={
                 "bot_host_ntp_servers": servers,
                 "bot_host_ntp_pools": [],
