@@ -64,7 +64,7 @@ RESTRICTIONS = {
 FROZEN = ("411100", 403, "User is frozen")
 TOO_MANY = ("429000", 429, "Too Many Requests")
 SERVER_ERROR = ("500000", 500, "Internal Server Error")
-NOT_FOUND = ("404000", 404, "Not Found")
+NOT_FOUND = ("404000", 404, "Url Not Found")
 SERVICE_STATUSES = ("open", "close", "cancelonly")
 # What Cloudflare, in front of KuCoin, answers when one IP address sends too much (error 1015), abridged.
 CLOUDFLARE_1015 = (
