@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Debian packages the test hosts, the NTP server and the demo need; installed only when missing.
 set -euo pipefail
-packages=(debootstrap systemd-container chrony openssh-client rsync faketime)
+packages=(debootstrap systemd-container chrony openssh-client rsync faketime shellcheck)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
