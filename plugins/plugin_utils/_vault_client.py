@@ -149,7 +149,7 @@ class VaultClient:
                 else:
                     if not limit.expired:
                         return result
-                    # Shut down mid-reply, http.client may take the end of the stream for the end of the reply.
+                    # Shut down mid-reply, the HTTP parser may take the end of the stream for the end of the reply.
                     failure, timed_out = TimeoutError(), True
             if attempt + 1 < attempts and _retryable(failure, timed_out, self.session.last_status):
                 time.sleep(backoff(attempt))

@@ -10,8 +10,8 @@ and how much a request may take.
 - A deadline for the whole request: requests' timeout bounds each socket operation, so a server that trickles
   bytes could hold a request for ever. A timer shuts the request's sockets down when the deadline passes; the
   blocked read then returns at once. Name resolution is left to the system resolver and its own timeouts.
-- Bounded memory: http.client refuses more than 100 header lines of at most 64 KiB each; bodies are read here
-  and refused past MAX_BODY_BYTES.
+- Bounded memory: the standard library's HTTP parser refuses more than 100 header lines of at most 64 KiB
+  each; bodies are read here and refused past MAX_BODY_BYTES.
 """
 
 from __future__ import annotations
