@@ -451,7 +451,8 @@ notes:
     in clear.
   - A broken or hostile server cannot make the lookup hold much memory; replies over 4 MiB are refused, and
     header lines are limited by the standard library's HTTP parser under requests (100 lines of at most
-    64 KiB). Text that Vault or a proxy sends back is shown in errors only with the token, secret_id, password and JWT removed.
+    64 KiB). Text that Vault or a proxy sends back is shown in errors only with the token, secret_id,
+    password and JWT removed.
   - Trust. Without O(ca_cert) every call trusts the same CA bundle (requests' certifi bundle, or
     C(REQUESTS_CA_BUNDLE)); with it, every call trusts that bundle.
 seealso:
