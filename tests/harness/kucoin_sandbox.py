@@ -22,6 +22,7 @@ import socket
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -87,6 +88,10 @@ class SandboxKey:
     sub_name: str | None = None  # None: master-account key (isMaster true)
     frozen: bool = False
     remark: str = ""
+    # The master account: a master key's own, or the one that owns the key's sub-account. Master keys of one
+    # account share its UID (and quota); set it to tell two masters apart.
+    master_account: str = "master"
+    expire_days: int | None = None  # as a sub-account key was created or modified; None: never (recorded only)
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> SandboxKey:
@@ -126,6 +131,12 @@ class Faults:
     restricted_code: int = 400301
     cloudflare_count: int = 0  # the next N requests get Cloudflare's HTML 1015 page with HTTP 429
     trickle_ms: int = 0  # the answer goes out one byte every this many milliseconds
+    # The next N calls of one sub-account API-key endpoint that pass authentication get 500000 / HTTP 500 and
+    # change nothing (set them on the master key, or server-wide).
+    sub_key_add_error_count: int = 0  # POST /api/v1/sub/api-key
+    sub_key_update_error_count: int = 0  # POST /api/v1/sub/api-key/update
+    sub_key_list_error_count: int = 0  # GET /api/v1/sub/api-key
+    sub_key_delete_error_count: int = 0  # DELETE /api/v1/sub/api-key
 
 
 FAULT_FIELDS = frozenset(f.name for f in dataclasses.fields(Faults))
@@ -149,7 +160,7 @@ class RequestRecord:
     api_key: str | None  # the KC-API-KEY header as sent (never the secret or passphrase)
     http_status: int | None  # None: connection dropped
     code: str | None  # KuCoin code in the body; None for a dropped connection or a malformed body
-    query: str = ""  # raw query string (addition)
+    query: str = ""  # raw query string, a passphrase's value replaced by *** (addition)
     client_ip: str = ""  # TCP peer address (addition)
     fault: str | None = None  # injected fault: one of COUNTED_FAULTS' names, or "quota" (addition)
 
@@ -265,6 +276,11 @@ def stable_uid(name: str) -> int:
     return 100_000_000 + int(hashlib.sha256(name.encode()).hexdigest()[:8], 16) % 900_000_000
 
 
+def account_uid(key: SandboxKey) -> int:
+    """The UID of the account a key belongs to: its sub-account's, or its master account's."""
+    return stable_uid(key.sub_name or key.master_account)
+
+
 # --- endpoint data ------------------------------------------------------------------------------------
 
 
@@ -276,7 +292,7 @@ def key_info(key: SandboxKey) -> dict[str, Any]:
         "permission": ",".join(key.permissions),
         "ipWhitelist": ",".join(mask_ip(entry) for entry in key.ip_whitelist),
         "createdAt": key.created_at_ms,
-        "uid": stable_uid(key.sub_name or "master"),
+        "uid": account_uid(key),
         "isMaster": key.sub_name is None,
     }
     if key.sub_name is not None:
@@ -315,29 +331,216 @@ def futures_overview(query: Mapping[str, list[str]]) -> dict[str, Any]:
     }
 
 
+# --- sub-account API keys (POST/GET/DELETE /api/v1/sub/api-key, POST /api/v1/sub/api-key/update) ----------
+
+# What the add and modify endpoints may set (the spec's request fields; Transfer is not among them).
+SUB_KEY_PERMISSIONS = ("General", "Spot", "Futures", "Margin", "InnerTransfer")
+SUB_KEY_EXPIRE_DAYS: dict[str, int | None] = {"-1": None, "30": 30, "90": 90, "180": 180, "360": 360}
+SUB_KEY_MAX_IPS = 20
+PASSPHRASE_LENGTHS = (7, 32)
+REMARK_LENGTHS = (1, 24)
+
+
+class KucoinError(Exception):
+    """An error reply an endpoint answers with: a KuCoin code and HTTP status, and a message."""
+
+    def __init__(self, spec: tuple[str, int, str], msg: str | None = None, *, fault: str | None = None) -> None:
+        self.code, self.http_status = spec[0], spec[1]
+        self.msg = spec[2] if msg is None else msg
+        self.fault = fault  # an injected fault's name (recorded; its reply carries no quota headers)
+        super().__init__(f"{self.code} {self.msg}")
+
+
+def parameter_error(msg: str) -> KucoinError:
+    """400100 with a message naming the parameter, as KuCoin's 400100 replies do."""
+    return KucoinError(PARAMETER_ERROR, msg)
+
+
+def required_text(params: Mapping[str, Any], name: str) -> str:
+    value = params.get(name)
+    if not isinstance(value, str) or not value.strip():
+        raise parameter_error(f"{name} is required")
+    return value
+
+
+def parse_passphrase(value: Any) -> str:
+    """A new key's passphrase: 7 to 32 characters, no spaces."""
+    low, high = PASSPHRASE_LENGTHS
+    if not isinstance(value, str) or not low <= len(value) <= high or any(ch.isspace() for ch in value):
+        raise parameter_error(f"passphrase must be {low}-{high} characters and cannot contain spaces")
+    return value
+
+
+def parse_remark(value: Any) -> str:
+    low, high = REMARK_LENGTHS
+    if not isinstance(value, str) or not low <= len(value) <= high:
+        raise parameter_error(f"remark must be {low}-{high} characters")
+    return value
+
+
+def parse_permissions(value: Any) -> tuple[str, ...]:
+    """A comma list of permissions (`General`, spaces around names allowed); absent means General."""
+    if value is None:
+        return ("General",)
+    names = [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else []
+    refused = [name for name in names if name not in SUB_KEY_PERMISSIONS]
+    if not names or refused:
+        shown = ", ".join(refused) or repr(value)
+        raise parameter_error(f"permission {shown} cannot be set; allowed: {', '.join(SUB_KEY_PERMISSIONS)}")
+    return tuple(dict.fromkeys(names))
+
+
+def parse_ip_whitelist(value: Any) -> tuple[str, ...]:
+    """A comma list of up to 20 IP addresses; absent or empty means no whitelist."""
+    if value is None:
+        return ()
+    if not isinstance(value, str):
+        raise parameter_error("ipWhitelist must be a comma-separated list of IP addresses")
+    entries = tuple(part.strip() for part in value.split(",") if part.strip())
+    if len(entries) > SUB_KEY_MAX_IPS:
+        raise parameter_error(f"ipWhitelist takes up to {SUB_KEY_MAX_IPS} IPs, not {len(entries)}")
+    for entry in entries:
+        try:
+            ipaddress.ip_address(entry)
+        except ValueError:
+            raise parameter_error(f"ipWhitelist entry {entry!r} is not an IP address") from None
+    return tuple(dict.fromkeys(entries))
+
+
+def parse_expire(value: Any) -> int | None:
+    """`expire` in days: -1 (never, the default), 30, 90, 180 or 360."""
+    text = "-1" if value is None else str(value).strip()
+    if isinstance(value, bool) or text not in SUB_KEY_EXPIRE_DAYS:
+        raise parameter_error(f"expire must be one of {', '.join(SUB_KEY_EXPIRE_DAYS)}")
+    return SUB_KEY_EXPIRE_DAYS[text]
+
+
+def new_sub_key(
+    *,
+    sub_name: str,
+    master_account: str,
+    passphrase: str,
+    remark: str,
+    permissions: tuple[str, ...],
+    ip_whitelist: tuple[str, ...],
+    expire_days: int | None,
+    now_ms: int,
+) -> SandboxKey:
+    """A key as KuCoin's add endpoint makes one: a 24-hex-digit key, a UUID secret, version 3."""
+    return SandboxKey(
+        api_key=secrets.token_hex(12),
+        secret=str(uuid.uuid4()),
+        passphrase=passphrase,
+        key_version=3,
+        permissions=permissions,
+        ip_whitelist=ip_whitelist,
+        created_at_ms=now_ms,
+        sub_name=sub_name,
+        remark=remark,
+        master_account=master_account,
+        expire_days=expire_days,
+    )
+
+
+def created_sub_key(key: SandboxKey) -> dict[str, Any]:
+    """The add endpoint's data: the new key's secret and passphrase, and its whitelist in clear."""
+    return {
+        "subName": key.sub_name,
+        "remark": key.remark,
+        "apiKey": key.api_key,
+        "apiSecret": key.secret,
+        "apiVersion": key.key_version,
+        "passphrase": key.passphrase,
+        "permission": ",".join(key.permissions),
+        "ipWhitelist": ",".join(key.ip_whitelist),
+        "createdAt": key.created_at_ms,
+    }
+
+
+def modified_sub_key(key: SandboxKey) -> dict[str, Any]:
+    return {
+        "subName": key.sub_name,
+        "apiKey": key.api_key,
+        "permission": ",".join(key.permissions),
+        "ipWhitelist": ",".join(key.ip_whitelist),
+    }
+
+
+def redact_query(raw_query: str) -> str:
+    """The raw query with a `passphrase` parameter's value replaced (the delete endpoint sends one in clear)."""
+    return "&".join(
+        "passphrase=***" if part.split("=", 1)[0] == "passphrase" else part for part in raw_query.split("&")
+    )
+
+
+# --- routes -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Call:
+    """One authenticated (or public) request as an endpoint's handler sees it."""
+
+    method: str
+    key: SandboxKey | None  # None for public endpoints
+    query: Mapping[str, list[str]]
+    body: bytes
+    now_ms: int
+    listener: str
+
+    def arg(self, name: str, default: str = "") -> str:
+        return self.query.get(name, [default])[0]
+
+    def params(self) -> Mapping[str, Any]:
+        """POST: the JSON body's object; GET and DELETE: the query (first value of each name)."""
+        if self.method != "POST":
+            return {name: values[0] for name, values in self.query.items()}
+        try:
+            data = json.loads(self.body or b"{}")
+        except ValueError:
+            raise parameter_error("the request body is not JSON") from None
+        if not isinstance(data, dict):
+            raise parameter_error("the request body must be a JSON object")
+        return data
+
+
 @dataclass(frozen=True)
 class Route:
-    """One endpoint as KuCoin's OpenAPI spec describes it: permission (None: public), rate-limit pool, weight."""
+    """One endpoint as KuCoin's OpenAPI spec describes it: permission (None: public), rate-limit pool, weight;
+    master_only: a sub-account key is refused; fault: the Faults counter that makes only this endpoint fail."""
 
     permission: str | None
     pool: str
     weight: int
-    build: Callable[[KucoinSandbox, SandboxKey | None, Mapping[str, list[str]], int, str], Any]
+    build: Callable[[KucoinSandbox, Call], Any]
+    master_only: bool = False
+    fault: str | None = None
 
 
 ROUTES: dict[tuple[str, str, str], Route] = {
-    (SPOT, "GET", "/api/v1/timestamp"): Route(None, PUBLIC_POOL, 3, lambda _sb, _key, _q, now, _l: now),
-    (SPOT, "GET", "/api/v1/status"): Route(None, PUBLIC_POOL, 3, lambda sb, _key, _q, _now, lis: sb.service(lis)),
+    (SPOT, "GET", "/api/v1/timestamp"): Route(None, PUBLIC_POOL, 3, lambda _sb, call: call.now_ms),
+    (SPOT, "GET", "/api/v1/status"): Route(None, PUBLIC_POOL, 3, lambda sb, call: sb.service(call.listener)),
     (SPOT, "GET", "/api/v1/user/api-key"): Route(
-        "General", MANAGEMENT_POOL, 20, lambda _sb, key, _q, _now, _l: key_info(key) if key else None
+        "General", MANAGEMENT_POOL, 20, lambda _sb, call: key_info(call.key) if call.key else None
     ),
     (SPOT, "GET", "/api/v1/accounts"): Route(
-        "General", MANAGEMENT_POOL, 5, lambda _sb, _key, query, _now, _l: spot_accounts(query)
+        "General", MANAGEMENT_POOL, 5, lambda _sb, call: spot_accounts(call.query)
     ),
-    (FUTURES, "GET", "/api/v1/timestamp"): Route(None, PUBLIC_POOL, 2, lambda _sb, _key, _q, now, _l: now),
-    (FUTURES, "GET", "/api/v1/status"): Route(None, PUBLIC_POOL, 4, lambda sb, _key, _q, _now, lis: sb.service(lis)),
+    (SPOT, "POST", "/api/v1/sub/api-key"): Route(
+        "General", MANAGEMENT_POOL, 20, lambda sb, call: sb.sub_key_add(call), True, "sub_key_add_error_count"
+    ),
+    (SPOT, "POST", "/api/v1/sub/api-key/update"): Route(
+        "General", MANAGEMENT_POOL, 30, lambda sb, call: sb.sub_key_update(call), True, "sub_key_update_error_count"
+    ),
+    (SPOT, "GET", "/api/v1/sub/api-key"): Route(
+        "General", MANAGEMENT_POOL, 20, lambda sb, call: sb.sub_key_list(call), True, "sub_key_list_error_count"
+    ),
+    (SPOT, "DELETE", "/api/v1/sub/api-key"): Route(
+        "General", MANAGEMENT_POOL, 30, lambda sb, call: sb.sub_key_delete(call), True, "sub_key_delete_error_count"
+    ),
+    (FUTURES, "GET", "/api/v1/timestamp"): Route(None, PUBLIC_POOL, 2, lambda _sb, call: call.now_ms),
+    (FUTURES, "GET", "/api/v1/status"): Route(None, PUBLIC_POOL, 4, lambda sb, call: sb.service(call.listener)),
     (FUTURES, "GET", "/api/v1/account-overview"): Route(
-        "Futures", FUTURES_POOL, 5, lambda _sb, _key, query, _now, _l: futures_overview(query)
+        "Futures", FUTURES_POOL, 5, lambda _sb, call: futures_overview(call.query)
     ),
 }
 
@@ -447,7 +650,7 @@ class _Handler(BaseHTTPRequestHandler):
                 api_key,
                 reply.status,
                 reply.code,
-                target.query,
+                redact_query(target.query),
                 client_ip,
                 reply.fault,
             ),
@@ -492,6 +695,7 @@ class KucoinSandbox:
         self.host = host
         self._lock = threading.Lock()
         self._keys: dict[str, SandboxKey] = {}
+        self._sub_accounts: dict[str, str] = {}  # sub-account name -> the master account that owns it
         self._server_faults = Faults()
         self._key_faults: dict[str, Faults] = {}
         self._quota: dict[tuple[str, str], tuple[int, int]] = {}  # (pool, caller) -> (window start, used)
@@ -571,6 +775,23 @@ class KucoinSandbox:
         with self._lock:
             return dict(self._keys)
 
+    # sub-accounts
+    def add_sub_account(self, sub_name: str, master: SandboxKey) -> None:
+        """Make `sub_name` a sub-account of the master key's account: that account's master keys may manage
+        its API keys; other accounts' calls about it fail."""
+        if master.sub_name is not None:
+            raise ValueError(f"{master.api_key} is a key of sub-account {master.sub_name}, not a master-account key")
+        with self._lock:
+            owner = self._sub_accounts.setdefault(sub_name, master.master_account)
+        if owner != master.master_account:
+            raise ValueError(f"sub-account {sub_name!r} already belongs to master account {owner!r}")
+
+    @property
+    def sub_accounts(self) -> dict[str, str]:
+        """A snapshot: sub-account name -> the master account that owns it (addition)."""
+        with self._lock:
+            return dict(self._sub_accounts)
+
     # faults
     def set_faults(self, api_key: str | None = None, **fault_fields: int) -> None:
         """Set the named fault fields (others unchanged) for one key, or server-wide when api_key is None."""
@@ -601,14 +822,18 @@ class KucoinSandbox:
             self.requests.clear()
             self._generation += 1
 
-    def reset(self, keys: Mapping[str, SandboxKey] | None = None) -> None:
-        """Clear faults and request records; with `keys` (e.g. an earlier `.keys`), register exactly those
-        key objects again (addition: what the per-test fixture does)."""
+    def reset(
+        self, keys: Mapping[str, SandboxKey] | None = None, sub_accounts: Mapping[str, str] | None = None
+    ) -> None:
+        """Clear faults and request records; with `keys` (e.g. an earlier `.keys`) and `sub_accounts`, register
+        exactly those key objects and sub-accounts again (addition: what the per-test fixture does)."""
         self.clear_faults()
         self.clear_requests()
-        if keys is not None:
-            with self._lock:
+        with self._lock:
+            if keys is not None:
                 self._keys = dict(keys)
+            if sub_accounts is not None:
+                self._sub_accounts = dict(sub_accounts)
 
     def server_time_ms(self, api_key: str | None = None) -> int:
         """The sandbox clock, as seen by requests signed with `api_key` (addition)."""
@@ -659,11 +884,23 @@ class KucoinSandbox:
                         return name, dataclasses.replace(faults)
         return None, self._server_faults
 
+    def _take_endpoint_fault(self, api_key: str | None, counter: str, generation: int) -> bool:
+        """Consume one of an endpoint's own fault counters, the key's before the server-wide one."""
+        with self._lock:
+            if generation != self._generation:
+                return False
+            scopes = [self._key_faults[api_key]] if api_key is not None and api_key in self._key_faults else []
+            for faults in [*scopes, self._server_faults]:
+                if getattr(faults, counter) > 0:
+                    setattr(faults, counter, getattr(faults, counter) - 1)
+                    return True
+        return False
+
     def _caller(self, route: Route | None, api_key: str | None, client_ip: str) -> str:
         """Whose quota a request draws on: private pools count per account (UID), the public pool per IP."""
         key = self.keys.get(api_key or "")
         if route is not None and route.pool != PUBLIC_POOL and key is not None:
-            return f"uid:{stable_uid(key.sub_name or 'master')}"
+            return f"uid:{account_uid(key)}"
         return f"ip:{client_ip}"
 
     def _draw_quota(self, pool: str, caller: str, weight: int) -> tuple[bool, dict[str, str]]:
@@ -689,7 +926,7 @@ class KucoinSandbox:
     def quota_used(self, pool: str, *, api_key: str | None = None, client_ip: str = "127.0.0.1") -> int:
         """Weight used in the current window of a pool, by a key's account or an IP address (addition)."""
         key = self.keys.get(api_key or "")
-        caller = f"uid:{stable_uid(key.sub_name or 'master')}" if key is not None else f"ip:{client_ip}"
+        caller = f"uid:{account_uid(key)}" if key is not None else f"ip:{client_ip}"
         with self._lock:
             start, used = self._quota.get((pool, caller), (0, 0))
         return used if int(time.time() * 1000) - start < RATE_LIMIT_WINDOW_MS else 0
@@ -757,24 +994,111 @@ class KucoinSandbox:
             return reply
         if route is None:
             return _json_reply(NOT_FOUND[1], {"code": NOT_FOUND[0], "msg": NOT_FOUND[2]}, quota)
-        query = parse_qs(raw_query)
-        now_ms = self.server_time_ms(api_key)
-        key: SandboxKey | None = None
+        call = Call(
+            method, None, parse_qs(raw_query, keep_blank_values=True), body, self.server_time_ms(api_key), listener
+        )
+        try:
+            data = self._call_route(route, call, path, raw_query, headers, client_ip, generation)
+        except KucoinError as error:
+            reply = _json_reply(error.http_status, {"code": error.code, "msg": error.msg}, {} if error.fault else quota)
+            reply.fault = error.fault
+            return reply
+        return _json_reply(200, {"code": "200000", "data": data}, quota)
+
+    def _call_route(
+        self,
+        route: Route,
+        call: Call,
+        path: str,
+        raw_query: str,
+        headers: Mapping[str, str],
+        client_ip: str,
+        generation: int,
+    ) -> Any:
+        """Authenticate (private endpoints), then run the endpoint; a KucoinError is the error reply."""
         if route.permission is not None:
             key, error = check_auth(
                 keys=self.keys,
-                method=method,
+                method=call.method,
                 path=path,
                 raw_query=raw_query,
-                body=body,
+                body=call.body,
                 headers=headers,
                 client_ip=client_ip,
-                server_now_ms=now_ms,
+                server_now_ms=call.now_ms,
                 required_permission=route.permission,
             )
             if error is not None:
-                return _json_reply(error.http_status, {"code": error.code, "msg": error.msg}, quota)
-        return _json_reply(200, {"code": "200000", "data": route.build(self, key, query, now_ms, listener)}, quota)
+                raise KucoinError((error.code, error.http_status, error.msg))
+            call = dataclasses.replace(call, key=key)
+        if route.master_only and call.key is not None and call.key.sub_name is not None:
+            raise KucoinError(NO_PERMISSION)
+        if route.fault is not None and self._take_endpoint_fault(headers.get("kc-api-key"), route.fault, generation):
+            raise KucoinError(SERVER_ERROR, fault=route.fault.removesuffix("_count"))
+        return route.build(self, call)
+
+    # sub-account API-key endpoints (called from handler threads, after authentication as a master key)
+    def _owned_sub_account(self, call: Call, params: Mapping[str, Any]) -> str:
+        sub_name = required_text(params, "subName")
+        master = call.key.master_account if call.key is not None else None
+        with self._lock:
+            owner = self._sub_accounts.get(sub_name)
+        if owner is None or owner != master:
+            raise parameter_error(f"sub-account {sub_name} does not exist")
+        return sub_name
+
+    def _sub_key(self, call: Call, params: Mapping[str, Any]) -> SandboxKey:
+        """The sub-account key a modify or delete names, once its passphrase is proven."""
+        sub_name = self._owned_sub_account(call, params)
+        api_key = required_text(params, "apiKey")
+        passphrase = required_text(params, "passphrase")
+        key = self.keys.get(api_key)
+        if key is None or key.sub_name != sub_name:
+            raise parameter_error(f"apiKey {api_key} does not exist for sub-account {sub_name}")
+        if not hmac.compare_digest(passphrase.encode(), key.passphrase.encode()):
+            raise parameter_error("passphrase is incorrect")
+        return key
+
+    def sub_key_add(self, call: Call) -> dict[str, Any]:
+        params = call.params()
+        sub_name = self._owned_sub_account(call, params)
+        key = new_sub_key(
+            sub_name=sub_name,
+            master_account=call.key.master_account if call.key is not None else "master",
+            passphrase=parse_passphrase(params.get("passphrase")),
+            remark=parse_remark(params.get("remark")),
+            permissions=parse_permissions(params.get("permission")),
+            ip_whitelist=parse_ip_whitelist(params.get("ipWhitelist")),
+            expire_days=parse_expire(params.get("expire")),
+            now_ms=call.now_ms,
+        )
+        self.add_key(key)
+        return created_sub_key(key)
+
+    def sub_key_update(self, call: Call) -> dict[str, Any]:
+        """Fields sent replace the key's; fields left out stay as they are."""
+        params = call.params()
+        key = self._sub_key(call, params)
+        permissions = parse_permissions(params["permission"]) if "permission" in params else key.permissions
+        whitelist = parse_ip_whitelist(params["ipWhitelist"]) if "ipWhitelist" in params else key.ip_whitelist
+        expire_days = parse_expire(params["expire"]) if "expire" in params else key.expire_days
+        with self._lock:
+            key.permissions, key.ip_whitelist, key.expire_days = permissions, whitelist, expire_days
+        return modified_sub_key(key)
+
+    def sub_key_list(self, call: Call) -> list[dict[str, Any]]:
+        params = call.params()
+        sub_name = self._owned_sub_account(call, params)
+        wanted = params.get("apiKey") or None
+        found = [
+            key for key in self.keys.values() if key.sub_name == sub_name and (wanted is None or key.api_key == wanted)
+        ]
+        return [key_info(key) for key in sorted(found, key=lambda key: key.created_at_ms or 0)]
+
+    def sub_key_delete(self, call: Call) -> dict[str, Any]:
+        key = self._sub_key(call, call.params())
+        self.remove_key(key.api_key)
+        return {"subName": key.sub_name, "apiKey": key.api_key}
 
 
 # --- command line -------------------------------------------------------------------------------------

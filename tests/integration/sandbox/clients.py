@@ -11,9 +11,11 @@ import pytest
 import requests
 from kucoin_universal_sdk.api.client import DefaultClient
 from kucoin_universal_sdk.generate.account.account.api_account import AccountAPI
+from kucoin_universal_sdk.generate.account.subaccount.api_sub_account import SubAccountAPI
 from kucoin_universal_sdk.internal.infra import default_signer
 from kucoin_universal_sdk.model.client_option import ClientOptionBuilder
 from kucoin_universal_sdk.model.transport_option import TransportOptionBuilder
+from pydantic import BaseModel
 
 from harness.kucoin_sandbox import KucoinSandbox, RequestRecord, SandboxKey
 
@@ -47,6 +49,32 @@ def sdk_rest(
 def sdk_account_api(sandbox: KucoinSandbox, key: SandboxKey, **options: Any) -> AccountAPI:
     """The official SDK's account API (options as for sdk_rest)."""
     return sdk_rest(sandbox, key, **options).get_account_service().get_account_api()
+
+
+def sdk_sub_account_api(sandbox: KucoinSandbox, key: SandboxKey, **options: Any) -> SubAccountAPI:
+    """The official SDK's sub-account API (options as for sdk_rest)."""
+    return sdk_rest(sandbox, key, **options).get_account_service().get_sub_account_api()
+
+
+def known_fields(model: type[BaseModel]) -> set[str]:
+    return {info.alias or name for name, info in model.model_fields.items()} - {"common_response"}
+
+
+def unknown_fields(reply: BaseModel) -> list[str]:
+    """Fields of the raw reply that KuCoin's model for it does not know (nested lists and models too)."""
+    raw = reply.common_response.data
+    model = type(reply)
+    if not isinstance(raw, (dict, list)):
+        return []
+    if set(known_fields(model)) == {"data"}:  # a list or scalar under `data`
+        items = raw if isinstance(raw, list) else [raw]
+        item_model = model.model_fields["data"].annotation
+        inner = getattr(item_model, "__args__", (item_model,))[0]
+        inner = getattr(inner, "__args__", (inner,))[0]
+        if not (isinstance(inner, type) and issubclass(inner, BaseModel)):
+            return []
+        return sorted({name for item in items for name in item if name not in known_fields(inner)})
+    return sorted(name for name in raw if name not in known_fields(model))
 
 
 def shift_sdk_clock(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
