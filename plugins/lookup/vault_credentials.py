@@ -543,16 +543,12 @@ from ansible.utils.unsafe_proxy import wrap_var
 
 from ansible_collections.tradebot.kucoin.plugins.plugin_utils._kucoin_credentials import (
     CredentialError,
-    FieldNames,
     credentials,
+    location_from_options,
 )
 from ansible_collections.tradebot.kucoin.plugins.plugin_utils._vault_client import IMPORT_ERROR, VaultError
-from ansible_collections.tradebot.kucoin.plugins.plugin_utils._vault_options import (
-    VaultConfigError,
-    settings_from_options,
-)
-from ansible_collections.tradebot.kucoin.plugins.plugin_utils._vault_session import VaultSession
-from ansible_collections.tradebot.kucoin.plugins.plugin_utils._vault_token_cache import TokenCache, TokenCacheError
+from ansible_collections.tradebot.kucoin.plugins.plugin_utils._vault_options import VaultConfigError
+from ansible_collections.tradebot.kucoin.plugins.plugin_utils._vault_token_cache import TokenCacheError
 
 
 class LookupModule(LookupBase):
@@ -562,24 +558,15 @@ class LookupModule(LookupBase):
 
         self.set_options(var_options=variables, direct=kwargs)
         try:
-            settings = settings_from_options(self.get_option)
-            cache = TokenCache(self.get_option("token_cache_dir")) if self.get_option("token_cache") else None
-            session = VaultSession(settings, cache)
-            fields = FieldNames(
-                api_key=self.get_option("api_key_field"),
-                api_secret=self.get_option("api_secret_field"),
-                api_passphrase=self.get_option("api_passphrase_field"),
-                key_version=self.get_option("key_version_field"),
-                api=self.get_option("api_field"),
-            )
+            where = location_from_options(self.get_option)
             results = [
                 credentials(
-                    session,
+                    where.session,
                     str(term).strip("/"),
-                    mount=self.get_option("engine_mount_point").strip("/"),
-                    kv_version=self.get_option("kv_version"),
-                    version=self.get_option("version"),
-                    fields=fields,
+                    mount=where.mount,
+                    kv_version=where.kv_version,
+                    version=where.version,
+                    fields=where.fields,
                 )
                 for term in terms
             ]

@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from ansible_collections.tradebot.kucoin.plugins.module_utils._kucoin_clock import ClockReading, describe_offset
 from ansible_collections.tradebot.kucoin.plugins.module_utils.kucoin_client import ErrorKind, KucoinCallError
 
@@ -71,6 +73,26 @@ KUCOIN_DIAGNOSES: dict[str, str] = {
         "and watch KuCoin's status page"
     ),
 }
+# The same codes where the calls are the master key's sub-account API-key calls (tradebot.kucoin.subaccount_api_key).
+SUB_ACCOUNT_DIAGNOSES: dict[str, str] = {
+    "400003": (
+        "KuCoin does not know the master API key: it was deleted, mistyped or belongs to another KuCoin "
+        "environment; check the master key stored in Vault"
+    ),
+    "400007": (
+        "the master key may not manage sub-account API keys: only a master-account key with the General "
+        "permission may (a sub-account's key never may); give the module such a key"
+    ),
+    "400010": (
+        "KuCoin denied the master account (UID) the sub-account API-key calls; check on KuCoin that the account "
+        "may manage its sub-accounts' API keys"
+    ),
+    "400100": (
+        "KuCoin rejected a parameter of the sub-account API-key call: a sub-account name this master does not "
+        "own, an address KuCoin does not take in ip_whitelist, a remark KuCoin does not take, or a key that is "
+        "not this sub-account's; check sub_name, ip_whitelist and remark"
+    ),
+}
 # 4003xx: what KuCoin allows this account, by region or identity verification.
 ACCOUNT_RESTRICTION = (
     "KuCoin restricts this account ({code}): a regional or identity-verification (KYC) limit, not a problem of "
@@ -109,9 +131,11 @@ def one_line(text: str) -> str:
     return flat[0].upper() + flat[1:] if flat else flat
 
 
-def _kucoin_line(error: KucoinCallError, key_version: int, clock: ClockReading | None) -> str:
+def _kucoin_line(
+    error: KucoinCallError, key_version: int, clock: ClockReading | None, advice_by_code: Mapping[str, str]
+) -> str:
     code = error.kucoin_code or ""
-    advice = KUCOIN_DIAGNOSES.get(code)
+    advice = advice_by_code.get(code) or KUCOIN_DIAGNOSES.get(code)
     if advice is None and code.startswith("4003") and len(code) == 6:
         advice = ACCOUNT_RESTRICTION.format(code=code)
     if advice is None and error.http_status is not None and error.http_status >= 500:
@@ -152,14 +176,16 @@ def diagnose(
     key_version: int,
     clock: ClockReading | None = None,
     option: str = "base_url",
+    advice: Mapping[str, str] | None = None,
 ) -> str:
     """One line in plain words: which call failed, the likely cause, what to do.
 
-    option names the setting the failed call's URL came from, so that the advice points at it.
+    option names the setting the failed call's URL came from, so that the advice points at it; advice gives
+    the words for codes whose meaning depends on the call (e.g. SUB_ACCOUNT_DIAGNOSES).
     """
     host = host_of(error.url)
     if error.kind == ErrorKind.KUCOIN:
-        return one_line(_kucoin_line(error, key_version, clock))
+        return one_line(_kucoin_line(error, key_version, clock, advice or {}))
     if error.kind == ErrorKind.MALFORMED:
         return one_line(_malformed_line(error, host))
     template = TRANSPORT_DIAGNOSES.get(error.kind, TRANSPORT_DIAGNOSES[ErrorKind.UNEXPECTED])

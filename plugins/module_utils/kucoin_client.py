@@ -239,8 +239,10 @@ def _retry_wait(response: httpx.Response, attempt: int, max_wait: float) -> floa
     return SERVER_ERROR_BACKOFF_S[min(attempt - 1, len(SERVER_ERROR_BACKOFF_S) - 1)]
 
 
-def _is_retryable(response: httpx.Response, code: str | None) -> bool:
-    return response.status_code == 429 or code == RATE_LIMIT_CODE or response.status_code >= 500
+def _is_retryable(response: httpx.Response, code: str | None, retry_server_errors: bool) -> bool:
+    if response.status_code == 429 or code == RATE_LIMIT_CODE:
+        return True  # refused before KuCoin acted on it
+    return retry_server_errors and response.status_code >= 500
 
 
 def _decode_envelope(response: httpx.Response) -> tuple[str | None, Any, str]:
@@ -267,8 +269,12 @@ def call(
     sleep: Callable[[float], None] = time.sleep,
     attempt_timeout: float | None = None,
     deadline: float | None = None,
+    retry_server_errors: bool = True,
 ) -> KucoinReply:
     """One KuCoin REST call; signed when credentials are given. Raises KucoinCallError unless code 200000.
+
+    `retry_server_errors=False` for a call that must not run twice (one that creates something): a 5xx may come
+    after KuCoin acted on it, so only rate-limit answers are retried.
 
     `attempt_timeout` bounds each attempt as a whole; `deadline` (time.monotonic()) ends the call, retries
     included: no attempt runs past it and no retry starts whose wait would pass it.
@@ -306,7 +312,7 @@ def call(
         code, data, message = _decode_envelope(response)
         if response.status_code == 200 and code == SUCCESS_CODE:
             return KucoinReply(url, data, sent_at, round_trip, attempt)
-        if _is_retryable(response, code) and attempt < MAX_ATTEMPTS:
+        if _is_retryable(response, code, retry_server_errors) and attempt < MAX_ATTEMPTS:
             wait = _retry_wait(response, attempt, max_wait_s)
             if deadline is None or time.monotonic() + wait < deadline:
                 sleep(wait)

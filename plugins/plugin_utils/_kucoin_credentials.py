@@ -4,11 +4,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from ansible_collections.tradebot.kucoin.plugins.module_utils.kucoin_signing import DEFAULT_KEY_VERSION, KEY_VERSIONS
+from ansible_collections.tradebot.kucoin.plugins.plugin_utils._vault_options import settings_from_options
 from ansible_collections.tradebot.kucoin.plugins.plugin_utils._vault_session import VaultSession
+from ansible_collections.tradebot.kucoin.plugins.plugin_utils._vault_token_cache import TokenCache
 
 APIS = ("spot", "futures")
 DEFAULT_API = "spot"
@@ -23,6 +26,36 @@ class FieldNames:
     api_passphrase: str = "api_passphrase"
     key_version: str = "key_version"
     api: str = "api"
+
+
+@dataclass(frozen=True)
+class VaultLocation:
+    """Where strategies' credentials live and how to reach them: the vault_credentials lookup's options, resolved."""
+
+    session: VaultSession
+    mount: str
+    kv_version: int
+    version: int | None
+    fields: FieldNames
+
+
+def location_from_options(get: Callable[[str], Any]) -> VaultLocation:
+    """From the vault_credentials lookup's options (`get` is a plugin's get_option, the lookup's definitions)."""
+    settings = settings_from_options(get)
+    cache = TokenCache(get("token_cache_dir")) if get("token_cache") else None
+    return VaultLocation(
+        session=VaultSession(settings, cache),
+        mount=str(get("engine_mount_point")).strip("/"),
+        kv_version=int(get("kv_version")),
+        version=get("version"),
+        fields=FieldNames(
+            api_key=get("api_key_field"),
+            api_secret=get("api_secret_field"),
+            api_passphrase=get("api_passphrase_field"),
+            key_version=get("key_version_field"),
+            api=get("api_field"),
+        ),
+    )
 
 
 class CredentialError(Exception):

@@ -67,6 +67,47 @@ class SecretVersion:
     version: int | None  # None for KV v1
 
 
+class VaultWriteConflict(VaultError):
+    """A check-and-set write found another current version than the one it was based on."""
+
+
+@dataclass(frozen=True)
+class SecretMetadata:
+    """A KV v2 secret's metadata; current_version 0 when the secret does not exist."""
+
+    current_version: int = 0
+    readable: tuple[int, ...] = ()  # versions neither deleted nor destroyed, newest first
+    custom_metadata: dict[str, str] = field(default_factory=dict)
+    delete_version_after: str | None = None
+
+    @classmethod
+    def from_reply(cls, data: Any) -> SecretMetadata:
+        data = data if isinstance(data, dict) else {}
+        versions = data.get("versions") if isinstance(data.get("versions"), dict) else {}
+        readable = sorted(
+            (
+                int(number)
+                for number, state in versions.items()
+                if str(number).isdigit()
+                and isinstance(state, dict)
+                and not state.get("destroyed")
+                and not state.get("deletion_time")
+            ),
+            reverse=True,
+        )
+        custom = data.get("custom_metadata") if isinstance(data.get("custom_metadata"), dict) else {}
+        return cls(
+            current_version=int(data.get("current_version") or 0),
+            readable=tuple(readable),
+            custom_metadata={str(k): str(v) for k, v in custom.items()},
+            delete_version_after=data.get("delete_version_after"),
+        )
+
+    @property
+    def current_readable(self) -> bool:
+        return self.current_version in self.readable
+
+
 def one_line(exc: BaseException) -> str:
     """The root cause of an exception chain as one short line (requests nests urllib3's errors deeply)."""
     seen = exc
@@ -287,6 +328,80 @@ class VaultClient:
             raise VaultError(f"{where}: no data in Vault's reply")
         return SecretVersion(data=dict(body["data"]), version=int(metadata.get("version") or 0) or None)
 
+    def read_metadata(self, mount: str, path: str) -> SecretMetadata:
+        """KV v2 metadata of a secret; an empty SecretMetadata when it does not exist."""
+        where = f"secret '{path}' on mount '{mount}'"
+        what = f"reading the metadata of {where}"
+
+        def refused(exc: Exception) -> VaultError:
+            if isinstance(exc, hvac.exceptions.InvalidPath):
+                return _Absent(what)
+            return self._write_error(exc, what, mount, f"{mount}/metadata/{path}", "read")
+
+        try:
+            reply = self.call(
+                what, lambda: self.hvac.secrets.kv.v2.read_secret_metadata(path=path, mount_point=mount), refused
+            )
+        except _Absent:
+            return SecretMetadata()
+        return SecretMetadata.from_reply(self._json(reply, what).get("data"))
+
+    def write_secret(self, mount: str, path: str, data: dict[str, Any], cas: int) -> int:
+        """A new KV v2 version with `data`, only if `cas` is still the current version (0: none yet).
+
+        Returns the new version's number."""
+        where = f"secret '{path}' on mount '{mount}'"
+        what = f"writing a new version of {where}"
+
+        def refused(exc: Exception) -> VaultError:
+            if isinstance(exc, hvac.exceptions.InvalidRequest) and "check-and-set" in vault_reason(exc).lower():
+                return VaultWriteConflict(
+                    f"{where} changed after version {cas} was read (check-and-set); run again to start from the "
+                    "current version"
+                )
+            return self._write_error(exc, what, mount, f"{mount}/data/{path}", "create and update")
+
+        reply = self.call(
+            what,
+            lambda: self.hvac.secrets.kv.v2.create_or_update_secret(path=path, secret=data, cas=cas, mount_point=mount),
+            refused,
+        )
+        version = (self._json(reply, what).get("data") or {}).get("version")
+        if not str(version).isdigit():
+            raise VaultError(f"Vault at {self.url} answered {what} without the new version's number")
+        return int(version)
+
+    def update_custom_metadata(self, mount: str, path: str, metadata: SecretMetadata, custom: dict[str, str]) -> None:
+        """Replace the secret's custom metadata, leaving its other metadata settings as they are."""
+        where = f"secret '{path}' on mount '{mount}'"
+        what = f"writing the custom metadata of {where}"
+        # hvac sends delete_version_after=0s unless told otherwise, which would clear the secret's own setting.
+        keep = metadata.delete_version_after or "0s"
+        self.call(
+            what,
+            lambda: self.hvac.secrets.kv.v2.update_metadata(
+                path=path, mount_point=mount, custom_metadata=custom, delete_version_after=keep
+            ),
+            lambda exc: self._write_error(exc, what, mount, f"{mount}/metadata/{path}", "create and update"),
+        )
+
+    def _write_error(self, exc: Exception, what: str, mount: str, policy_path: str, capabilities: str) -> VaultError:
+        reason = vault_reason(exc)
+        if "namespace not found" in reason:
+            return VaultError(f"unknown Vault namespace {self.settings.namespace!r} while {what}")
+        if isinstance(exc, hvac.exceptions.Forbidden):
+            mismatch = self._kv_mismatch(mount, 2)
+            if mismatch:
+                return VaultError(f"{mismatch}; writing needs KV v2")
+            return VaultPermissionDenied(
+                f"permission denied {what} (the token's policy needs {capabilities} on {policy_path})"
+            )
+        if isinstance(exc, hvac.exceptions.InvalidPath):
+            return VaultError(self._kv_mismatch(mount, 2) or f"{what} failed: no KV v2 engine at '{mount}'")
+        if isinstance(exc, hvac.exceptions.VaultDown):
+            return VaultError(f"{self._vault_down(exc)} while {what}")
+        return VaultError(f"{what} failed: {reason}")
+
     def _read_error(self, exc: Exception, where: str, mount: str, kv_version: int, version: int | None) -> VaultError:
         reason = vault_reason(exc)
         if "namespace not found" in reason:
@@ -315,6 +430,10 @@ class VaultClient:
                 f"KV version mismatch: mount '{mount}' is KV v{actual} but the lookup was told kv_version={kv_version}"
             )
         return None
+
+
+class _Absent(VaultError):
+    """A 404 where a missing secret is an answer, not an error."""
 
 
 def _denied_or_failed(exc: Exception) -> VaultError:

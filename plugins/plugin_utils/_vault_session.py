@@ -4,7 +4,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 from ansible_collections.tradebot.kucoin.plugins.plugin_utils._vault_client import (
+    SecretMetadata,
     SecretVersion,
     VaultClient,
     VaultError,
@@ -16,6 +20,8 @@ from ansible_collections.tradebot.kucoin.plugins.plugin_utils._vault_token_cache
     TokenCache,
     identity,
 )
+
+T = TypeVar("T")
 
 # Per worker process: a template that reads one strategy three times costs one Vault read.
 _READS: dict[tuple[str, str, str, int, int | None], SecretVersion] = {}
@@ -68,19 +74,44 @@ class VaultSession:
         self.client.token = issued.token
         self._authenticated = True
 
-    def read(self, mount: str, path: str, kv_version: int, version: int | None) -> SecretVersion:
-        memo_key = (self.identity, mount, path, kv_version, version)
-        if memo_key in _READS:
-            return _READS[memo_key]
+    def _authorized(self, action: Callable[[], T]) -> T:
+        """`action` with a token; after a 403 from a revoked or expired cached token, once more after a login."""
         self._ensure_token()
         try:
-            secret = self.client.read_secret(mount, path, kv_version, version)
+            return action()
         except VaultPermissionDenied:
-            # Without the token check every genuinely forbidden read would cost a fresh login, in every worker.
+            # Without the token check every genuinely forbidden call would cost a fresh login, in every worker.
             if self.settings.auth_method in ("token", "none") or self.client.token_alive():
                 raise
             # The cached token was revoked or expired early: log in again, once, then trust the answer.
             self._ensure_token(reject=self.client.token)
-            secret = self.client.read_secret(mount, path, kv_version, version)
+            return action()
+
+    def read(self, mount: str, path: str, kv_version: int, version: int | None) -> SecretVersion:
+        memo_key = (self.identity, mount, path, kv_version, version)
+        if memo_key in _READS:
+            return _READS[memo_key]
+        secret = self._authorized(lambda: self.client.read_secret(mount, path, kv_version, version))
         _READS[memo_key] = secret
         return secret
+
+    # KV v2 writes, and the reads that must see Vault as it is now (never the memo's latest version).
+
+    def metadata(self, mount: str, path: str) -> SecretMetadata:
+        return self._authorized(lambda: self.client.read_metadata(mount, path))
+
+    def read_version(self, mount: str, path: str, version: int) -> SecretVersion:
+        """One KV v2 version; numbered versions never change, so the memo may answer."""
+        return self.read(mount, path, 2, version)
+
+    def write(self, mount: str, path: str, data: dict[str, Any], cas: int) -> int:
+        _forget_latest(mount, path)
+        return self._authorized(lambda: self.client.write_secret(mount, path, data, cas))
+
+    def set_custom_metadata(self, mount: str, path: str, metadata: SecretMetadata, custom: dict[str, str]) -> None:
+        self._authorized(lambda: self.client.update_custom_metadata(mount, path, metadata, custom))
+
+
+def _forget_latest(mount: str, path: str) -> None:
+    for key in [key for key in _READS if key[1:3] == (mount, path) and key[4] is None]:
+        del _READS[key]

@@ -8,6 +8,7 @@ import inspect
 import yaml
 
 from ansible_collections.tradebot.kucoin.plugins.lookup import vault_credentials as lookup
+from ansible_collections.tradebot.kucoin.plugins.plugin_utils import _kucoin_credentials as kucoin_credentials
 from ansible_collections.tradebot.kucoin.plugins.plugin_utils import _vault_options as vault_options
 
 DOC = yaml.safe_load(lookup.DOCUMENTATION)
@@ -40,8 +41,10 @@ def string_arguments_of(source: str, callee: str) -> set[str]:
 def options_read_by_the_code() -> set[str]:
     lookup_source = inspect.getsource(lookup.LookupModule)
     settings_source = inspect.getsource(vault_options.settings_from_options)
+    location_source = inspect.getsource(kucoin_credentials.location_from_options)
     return (
         string_arguments_of(lookup_source, "get_option")
+        | string_arguments_of(location_source, "=get")
         | string_arguments_of(settings_source, "=get")
         | string_arguments_of(settings_source, "=option")
     )
