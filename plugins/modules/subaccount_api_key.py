@@ -171,7 +171,7 @@ notes:
   - "The secret's custom metadata after a change: C(tradebot_change) (V(created), V(rotated) or
     V(rolled_back)), C(tradebot_changed_at) (UTC, ISO 8601), C(tradebot_version) (the version it describes;
     KV v2 keeps custom metadata per secret, not per version), C(tradebot_api_key), C(tradebot_replaced_api_key)
-    (empty when none) and C(tradebot_made_by). Other custom metadata is kept."
+    (left out when none) and C(tradebot_made_by). Other custom metadata is kept."
   - A KuCoin key's passphrase cannot be read back; the one in Vault is the only copy.
 seealso:
   - plugin: tradebot.kucoin.vault_credentials

@@ -90,14 +90,16 @@ def _kucoin_line(error: KucoinCallError, api: SubAccountApi) -> str:
 
 
 def _metadata(event: str, version: int, api_key: str, replaced: str | None, now_ms: int) -> dict[str, str]:
-    return {
+    custom = {
         f"{META_PREFIX}change": event,
         f"{META_PREFIX}changed_at": iso_utc(now_ms),
         f"{META_PREFIX}version": str(version),
         f"{META_PREFIX}api_key": api_key,
-        f"{META_PREFIX}replaced_api_key": replaced or "",
         f"{META_PREFIX}made_by": MADE_BY,
     }
+    if replaced:  # Vault refuses an empty custom metadata value
+        custom[f"{META_PREFIX}replaced_api_key"] = replaced
+    return custom
 
 
 def _record(secret: StrategySecret, custom: dict[str, str]) -> list[str]:
