@@ -1,7 +1,9 @@
 """A local KuCoin REST auth sandbox: two loopback listeners (spot, futures) that verify signed requests.
 
 KuCoin retired its public sandbox. This one checks requests exactly as KuCoin documents its REST auth, with
-its own verification code (never the collection's signing code), and injects faults on demand.
+its own verification code (never the collection's signing code), serves the few endpoints the collection
+calls (key information, and the sub-account API-key endpoints a key rotation uses), and injects faults on
+demand. docs/kucoin-api.md lists each behaviour with its source.
 
 `python -m harness sandbox --keys keys.json` starts one by hand and prints its URLs.
 """
@@ -486,9 +488,6 @@ class Call:
     body: bytes
     now_ms: int
     listener: str
-
-    def arg(self, name: str, default: str = "") -> str:
-        return self.query.get(name, [default])[0]
 
     def params(self) -> Mapping[str, Any]:
         """POST: the JSON body's object; GET and DELETE: the query (first value of each name)."""
@@ -1112,9 +1111,20 @@ def load_keys(path: Path) -> list[SandboxKey]:
     return [SandboxKey.from_mapping(entry) for entry in data]
 
 
+def load_sub_accounts(path: Path) -> dict[str, str]:
+    """keys.json as an object may also have "sub_accounts": sub-account name -> api_key of its master key."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return dict(data.get("sub_accounts", {})) if isinstance(data, Mapping) else {}
+
+
 def cli(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m harness sandbox", description=__doc__)
-    parser.add_argument("--keys", type=Path, help="JSON list of keys: api_key, secret, passphrase, key_version, ...")
+    parser.add_argument(
+        "--keys",
+        type=Path,
+        help='JSON list of keys (api_key, secret, passphrase, key_version, ...), or an object with "keys" and '
+        '"sub_accounts" (sub-account name -> api_key of the master key that owns it)',
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--spot-port", type=int, default=0, help="default: a free port")
     parser.add_argument("--futures-port", type=int, default=0, help="default: a free port")
@@ -1123,16 +1133,25 @@ def cli(argv: list[str]) -> int:
     parser.add_argument("--quiet", action="store_true", help="do not print one line per request")
     options = parser.parse_args(argv)
     keys = load_keys(options.keys) if options.keys else []
+    sub_accounts = load_sub_accounts(options.keys) if options.keys else {}
+    by_api_key = {key.api_key: key for key in keys}
+    unknown = sorted(master for master in sub_accounts.values() if master not in by_api_key)
+    if unknown:
+        parser.error(f"sub_accounts name master keys that are not in the keys: {', '.join(unknown)}")
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     sandbox = KucoinSandbox(keys, options.host, spot_port=options.spot_port, futures_port=options.futures_port)
     sandbox.set_faults(clock_offset_ms=options.clock_offset_ms, latency_ms=options.latency_ms)
+    for sub_name, master in sub_accounts.items():
+        sandbox.add_sub_account(sub_name, by_api_key[master])
     with sandbox:
         print(f"spot:    {sandbox.spot_url}")
         print(f"futures: {sandbox.futures_url}")
         for key in keys:  # repr hides secret and passphrase
             print(f"key: {key.api_key} v{key.key_version} {','.join(key.permissions)}")
+        for sub_name, master in sub_accounts.items():
+            print(f"sub-account: {sub_name} of master key {master}")
         print("Ctrl-C stops it.", flush=True)
         shown = 0
         while not stop.wait(0.2):

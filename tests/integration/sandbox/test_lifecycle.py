@@ -53,19 +53,24 @@ def test_concurrent_signed_calls(sandbox: KucoinSandbox) -> None:
 
 def test_command_line(tmp_path: Path) -> None:
     key = make_key(key_version=2, permissions=["General", "Futures"], sub_name="cli-bot")
+    master = make_key(permissions=["General"])
     keys_file = tmp_path / "keys.json"
     keys_file.write_text(
         json.dumps(
-            [
-                {
-                    "api_key": key.api_key,
-                    "secret": key.secret,
-                    "passphrase": key.passphrase,
-                    "key_version": 2,
-                    "permissions": ["General", "Futures"],
-                    "sub_name": "cli-bot",
-                }
-            ]
+            {
+                "keys": [
+                    {
+                        "api_key": key.api_key,
+                        "secret": key.secret,
+                        "passphrase": key.passphrase,
+                        "key_version": 2,
+                        "permissions": ["General", "Futures"],
+                        "sub_name": "cli-bot",
+                    },
+                    {"api_key": master.api_key, "secret": master.secret, "passphrase": master.passphrase},
+                ],
+                "sub_accounts": {"cli-bot": master.api_key},
+            }
         )
     )
     log = tmp_path / "sandbox.log"
@@ -91,12 +96,15 @@ def test_command_line(tmp_path: Path) -> None:
         assert info["data"]["subName"] == "cli-bot"
         overview = ccxt_futures(sandbox_view, key).futuresprivate_get_account_overview({"currency": "USDT"})
         assert overview["code"] == "200000"
+        listed = ccxt_spot(sandbox_view, master).private_get_sub_api_key({"subName": "cli-bot"})
+        assert [entry["apiKey"] for entry in listed["data"]] == [key.api_key]
         wait_for(lambda: "account-overview" in log.read_text(), timeout=10, what="the CLI's request log line")
     finally:
         process.stop()
     assert process.popen.returncode == 0
     text = log.read_text()
     assert key.api_key in text
+    assert f"sub-account: cli-bot of master key {master.api_key}" in text
     assert key.secret not in text
     assert key.passphrase not in text
 
@@ -105,13 +113,16 @@ def test_reset_restores_keys_and_keeps_late_records_out() -> None:
     kept = make_key(key_version=2)
     with KucoinSandbox([kept]) as sandbox:
         before = sandbox.keys
+        sub_accounts_before = sandbox.sub_accounts
         added = sandbox.add_key(make_key(key_version=2))
+        sandbox.add_sub_account("late-bot", kept)
         sandbox.remove_key(kept.api_key)
         sandbox.set_faults(added.api_key, latency_ms=600)
         with pytest.raises(ccxt.RequestTimeout):
             ccxt_spot(sandbox, added, timeout=100).private_get_user_api_key()
-        sandbox.reset(before)  # what the `sandbox` fixture does between tests
+        sandbox.reset(before, sub_accounts_before)  # what the `sandbox` fixture does between tests
         assert set(sandbox.keys) == {kept.api_key}
+        assert sandbox.sub_accounts == {}
         assert sandbox.faults(added.api_key).latency_ms == 0
         assert ccxt_spot(sandbox, kept).private_get_user_api_key()["code"] == "200000"
         # Let the slow request from "the previous test" finish; its record must not appear.

@@ -20,6 +20,7 @@ from pydantic import BaseModel
 
 from harness.kucoin_sandbox import (
     KucoinError,
+    KucoinSandbox,
     account_uid,
     created_sub_key,
     key_info,
@@ -160,3 +161,16 @@ def test_redact_query_hides_only_the_passphrase() -> None:
     assert redact_query(query) == "apiKey=abc&subName=bot&passphrase=***"
     assert redact_query("currency=BTC") == "currency=BTC"
     assert redact_query("") == ""
+
+
+def test_a_sub_account_belongs_to_one_master_account() -> None:
+    sandbox = KucoinSandbox()  # not started: sub-accounts are bookkeeping
+    master = make_key()
+    sandbox.add_sub_account("bot", master)
+    sandbox.add_sub_account("bot", make_key())  # another key of the same master account
+    assert sandbox.sub_accounts == {"bot": "master"}
+    with pytest.raises(ValueError, match="already belongs to master account 'master'"):
+        sandbox.add_sub_account("bot", make_key(master_account="another-firm"))
+    with pytest.raises(ValueError, match="not a master-account key"):
+        sandbox.add_sub_account("other", make_key(sub_name="bot"))
+    assert sandbox.sub_accounts == {"bot": "master"}
