@@ -444,9 +444,14 @@ def new_sub_key(
     )
 
 
+def _with_whitelist(data: dict[str, Any], key: SandboxKey) -> dict[str, Any]:
+    """ipWhitelist in clear, only when the key has one (the spec's examples leave it out for a key without)."""
+    return {**data, "ipWhitelist": ",".join(key.ip_whitelist)} if key.ip_whitelist else data
+
+
 def created_sub_key(key: SandboxKey) -> dict[str, Any]:
     """The add endpoint's data: the new key's secret and passphrase, and its whitelist in clear."""
-    return {
+    data = {
         "subName": key.sub_name,
         "remark": key.remark,
         "apiKey": key.api_key,
@@ -454,18 +459,14 @@ def created_sub_key(key: SandboxKey) -> dict[str, Any]:
         "apiVersion": key.key_version,
         "passphrase": key.passphrase,
         "permission": ",".join(key.permissions),
-        "ipWhitelist": ",".join(key.ip_whitelist),
         "createdAt": key.created_at_ms,
     }
+    return _with_whitelist(data, key)
 
 
 def modified_sub_key(key: SandboxKey) -> dict[str, Any]:
-    return {
-        "subName": key.sub_name,
-        "apiKey": key.api_key,
-        "permission": ",".join(key.permissions),
-        "ipWhitelist": ",".join(key.ip_whitelist),
-    }
+    data = {"subName": key.sub_name, "apiKey": key.api_key, "permission": ",".join(key.permissions)}
+    return _with_whitelist(data, key)
 
 
 def redact_query(raw_query: str) -> str:

@@ -280,6 +280,7 @@ def test_add_accepts_kucoin_s_expire_values_only(sandbox: KucoinSandbox, master:
         reply = exchange.private_post_sub_api_key(params if expire is None else {**params, "expire": expire})
         made[reply["data"]["apiKey"]] = days
         assert reply["data"]["permission"] == "General", "the default permission is General"
+        assert "ipWhitelist" not in reply["data"], "no whitelist: the reply leaves the field out"
     assert {api_key: sandbox.keys[api_key].expire_days for api_key in made} == made
 
 

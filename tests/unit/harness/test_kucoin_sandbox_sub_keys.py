@@ -149,6 +149,11 @@ def test_replies_carry_exactly_the_sdk_models_fields() -> None:
     assert set(modified_sub_key(key)) == fields(ModifySubAccountApiResp)
     assert set(key_info(key)) == fields(GetSubAccountApiListData), "a list item is the key's information"
     assert key_info(key)["ipWhitelist"] == "127.**.1,10.**.7"
+    # Without a whitelist the add and modify replies leave the field out, as the spec's examples do.
+    open_key = make_key(sub_name="bot", remark="r", created_at_ms=1)
+    assert set(created_sub_key(open_key)) == fields(AddSubAccountApiResp) - {"ipWhitelist"}
+    assert set(modified_sub_key(open_key)) == fields(ModifySubAccountApiResp) - {"ipWhitelist"}
+    assert key_info(open_key)["ipWhitelist"] == ""
 
 
 def test_a_master_key_s_uid_is_its_master_account_s() -> None:
