@@ -45,7 +45,9 @@ collection:
 	@mkdir -p $(dir $(COLLECTION_LINK))
 	@ln -sfn $(CURDIR) $(COLLECTION_LINK)
 
-deps: system-deps venvs collection
+# The virtualenvs do not depend on each other: pip builds them side by side.
+deps: system-deps
+	@$(MAKE) --no-print-directory --jobs=3 --output-sync venvs collection
 
 demo: system-deps .venv/.stamp collection
 	PYTHONPATH=tests .venv/bin/python -m harness demo
