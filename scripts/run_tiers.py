@@ -2,24 +2,33 @@
 
 Called by `make test` (and `make unit|integration|sanity|lint`). Stdlib only: it runs before any venv is
 trusted. Under CI=true a tier that cannot run, or a test that was skipped, fails the run.
+
+The integration tests of the role on container hosts (ansible-core 2.19) take most of the time; they run
+beside the other tiers, which run one after another. Each tier writes a log of its own, printed whole when the
+tier ends.
 """
 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import os
 import subprocess
 import sys
+import threading
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 ROOT = Path(__file__).resolve().parents[1]
 OUTPUT = ROOT / "tests" / "output"
 JUNIT = OUTPUT / "junit-tiers"
+LOGS = OUTPUT / "tier-logs"
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
+BOT_HOST = "tests/integration/bot_host"
 # Tests that only prove the harness or third-party clients run once; the ansible-facing ones on every core.
 ANSIBLE_FACING = [
     "tests/integration/vault_credentials",
@@ -42,10 +51,31 @@ class Tier:
     label: str
     venv: str
     args: list[str] = field(default_factory=list)
+    part: str = ""  # which share of a kind's tests, when they are split over two tiers
+    # Runs beside the other tiers instead of in their line.
+    alongside: bool = False
 
     @property
     def python(self) -> Path:
         return ROOT / self.venv / "bin" / "python"
+
+    @property
+    def name(self) -> str:
+        """For the summary line."""
+        return f"{self.label}, {self.part}" if self.part else self.label
+
+    @property
+    def title(self) -> str:
+        return f"{self.kind}: {self.name}"
+
+    @property
+    def stem(self) -> str:
+        """For the tier's file names."""
+        return "-".join(filter(None, [self.kind, self.venv.strip("."), self.part.replace(" ", "-")]))
+
+    @property
+    def log(self) -> Path:
+        return LOGS / f"{self.stem}.log"
 
 
 def tiers() -> list[Tier]:
@@ -53,7 +83,9 @@ def tiers() -> list[Tier]:
         Tier("unit", "ansible-core 2.19", ".venv", ["tests/unit"]),
         Tier("unit", "ansible-core 2.17", ".venv-2.17", ["tests/unit"]),
         Tier("unit", "ansible-core 2.21", ".venv-2.21", ["tests/unit"]),
-        Tier("integration", "ansible-core 2.19", ".venv", ["tests/integration"]),
+        # The role's tests on container hosts take most of the time: they run beside all the other tiers.
+        Tier("integration", "ansible-core 2.19", ".venv", [BOT_HOST], part="bot_host", alongside=True),
+        Tier("integration", "ansible-core 2.19", ".venv", ["tests/integration", f"--ignore={BOT_HOST}"], part="others"),
         Tier("integration", "ansible-core 2.17", ".venv-2.17", ANSIBLE_FACING),
         Tier("integration", "ansible-core 2.21", ".venv-2.21", ANSIBLE_FACING),
         Tier("sanity", "ansible-test, ansible-core 2.19", ".venv"),
@@ -61,12 +93,12 @@ def tiers() -> list[Tier]:
     ]
 
 
-def run_pytest(tier: Tier) -> Counts:
-    report = JUNIT / f"{tier.kind}-{tier.venv.strip('.')}.xml"
+def run_pytest(tier: Tier, out: TextIO) -> Counts:
+    report = JUNIT / f"{tier.stem}.xml"
     report.unlink(missing_ok=True)
     cmd = [str(tier.python), "-m", "pytest", *tier.args, f"--junitxml={report}", "-o", "junit_family=xunit2"]
-    print("$ " + " ".join(cmd), flush=True)
-    rc = subprocess.call(cmd, cwd=ROOT)
+    print("$ " + " ".join(cmd), file=out, flush=True)
+    rc = subprocess.call(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
     counts = Counts()
     if report.exists():
         for suite in ET.parse(report).getroot().iter("testsuite"):  # noqa: S314 (our own pytest report)
@@ -89,9 +121,9 @@ def run_pytest(tier: Tier) -> Counts:
 NOT_APPLICABLE = "No tests applicable."
 
 
-def run_sanity(tier: Tier) -> Counts:
+def run_sanity(tier: Tier, out: TextIO) -> Counts:
     result = subprocess.run(
-        [str(tier.python), str(ROOT / "scripts" / "sanity.py")], cwd=ROOT, check=False, capture_output=False
+        [str(tier.python), str(ROOT / "scripts" / "sanity.py")], cwd=ROOT, check=False, stdout=out, stderr=out
     )
     counts = Counts()
     not_applicable: list[str] = []
@@ -122,7 +154,7 @@ def run_sanity(tier: Tier) -> Counts:
 COLLECTION_LINK = OUTPUT / "collections" / "ansible_collections" / "tradebot" / "kucoin"
 
 
-def run_lint(tier: Tier) -> Counts:
+def run_lint(tier: Tier, out: TextIO) -> Counts:
     bindir = ROOT / tier.venv / "bin"
     # antsibull-docs reads the collection's name from its path, so it runs on the ansible_collections link.
     checks = {
@@ -138,8 +170,8 @@ def run_lint(tier: Tier) -> Counts:
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(OUTPUT / "collections"), PATH=f"{bindir}:{os.environ['PATH']}")
     counts = Counts()
     for name, (cmd, cwd) in checks.items():
-        print("$ " + " ".join(cmd), flush=True)
-        if subprocess.call(cmd, cwd=cwd, env=env) == 0:
+        print("$ " + " ".join(cmd), file=out, flush=True)
+        if subprocess.call(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT) == 0:
             counts.passed += 1
         else:
             counts.failed += 1
@@ -150,25 +182,11 @@ def run_lint(tier: Tier) -> Counts:
 RUNNERS = {"unit": run_pytest, "integration": run_pytest, "sanity": run_sanity, "lint": run_lint}
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--only", choices=sorted(RUNNERS), help="run one tier kind")
-    parser.add_argument(
-        "--built-venvs",
-        action="store_true",
-        help="run only on the virtualenvs that exist (make unit / make lint); the others are listed, not failed",
-    )
-    options = parser.parse_args()
-    JUNIT.mkdir(parents=True, exist_ok=True)
-
-    results: list[tuple[Tier, Counts, float]] = []
-    for tier in tiers():
-        if options.only and tier.kind != options.only:
-            continue
-        print(f"\n===== {tier.kind}: {tier.label} =====", flush=True)
-        started = time.monotonic()
-        if not tier.python.exists() and options.built_venvs:
-            print(f"{tier.venv} is not built; `make venvs` builds it", flush=True)
+def run_tier(tier: Tier, built_venvs: bool) -> tuple[Counts, float]:
+    started = time.monotonic()
+    with tier.log.open("w") as out:
+        if not tier.python.exists() and built_venvs:
+            print(f"{tier.venv} is not built; `make venvs` builds it", file=out)
             counts = Counts(notes=[f"not run: {tier.venv} is not built"])
         elif not tier.python.exists():
             counts = Counts(notes=[f"{tier.venv} is missing (needs `make venvs`)"])
@@ -178,15 +196,61 @@ def main() -> int:
             else:
                 counts.skipped = 1
         else:
-            counts = RUNNERS[tier.kind](tier)
-        results.append((tier, counts, time.monotonic() - started))
+            counts = RUNNERS[tier.kind](tier, out)
+    return counts, time.monotonic() - started
 
-    print("\n===== summary =====")
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--only", choices=sorted(RUNNERS), help="run one tier kind")
+    parser.add_argument(
+        "--built-venvs",
+        action="store_true",
+        help="run only on the virtualenvs that exist (make unit / make lint); the others are listed, not failed",
+    )
+    parser.add_argument("--serial", action="store_true", help="run the tiers one after another")
+    options = parser.parse_args()
+    JUNIT.mkdir(parents=True, exist_ok=True)
+    LOGS.mkdir(parents=True, exist_ok=True)
+
+    selected = [tier for tier in tiers() if not options.only or tier.kind == options.only]
+    beside = [] if options.serial else [tier for tier in selected if tier.alongside]
+    lanes = [[tier] for tier in beside] + [[tier for tier in selected if tier not in beside]]
+    for tier in beside:
+        print(f"{tier.title}: runs beside the other tiers")
+    if beside:
+        print(f"Each tier's output follows when it ends; as it runs it is in {LOGS.relative_to(ROOT)}/.", flush=True)
+
+    results: dict[str, tuple[Counts, float]] = {}
+    printing = threading.Lock()
+    interrupted = threading.Event()
+
+    def run_lane(lane: list[Tier]) -> None:
+        for tier in lane:
+            if interrupted.is_set():
+                return
+            results[tier.title] = run_tier(tier, options.built_venvs)
+            with printing:
+                print(f"\n===== {tier.title} =====", flush=True)
+                sys.stdout.write(tier.log.read_text(errors="replace"))
+                sys.stdout.flush()
+
+    started = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(lanes)) as pool:
+        try:
+            for done in [pool.submit(run_lane, lane) for lane in lanes]:
+                done.result()
+        except KeyboardInterrupt:
+            interrupted.set()  # the running tiers got the same Ctrl-C; no further one starts
+            raise
+
+    print(f"\n===== summary ({time.monotonic() - started:.1f}s) =====")
     total = Counts()
-    for tier, counts, seconds in results:
+    for tier in selected:
+        counts, seconds = results[tier.title]
         note = f"  ({'; '.join(counts.notes)})" if counts.notes else ""
         print(
-            f"{tier.kind:12} {tier.label:34} {counts.passed:5} passed, {counts.failed} failed, "
+            f"{tier.kind:12} {tier.name:34} {counts.passed:5} passed, {counts.failed} failed, "
             f"{counts.skipped} skipped  [{seconds:6.1f}s]{note}"
         )
         total.passed += counts.passed
