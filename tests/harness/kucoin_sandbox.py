@@ -381,7 +381,7 @@ def parse_remark(value: Any) -> str:
 
 
 def parse_permissions(value: Any) -> tuple[str, ...]:
-    """A comma list of permissions (`General`, spaces around names allowed); absent means General."""
+    """A comma list of the settable permissions (spaces around names allowed); absent means General."""
     if value is None:
         return ("General",)
     names = [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else []
