@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 import yaml
-from ansible.module_utils import basic
 
 from ansible_collections.tradebot.kucoin.plugins.module_utils.kucoin_check import CheckOutcome, CheckRequest
 from ansible_collections.tradebot.kucoin.plugins.module_utils.kucoin_signing import hmac_base64
 from ansible_collections.tradebot.kucoin.plugins.modules import key_check
+from unit.plugins.modules import run_module as run_in_process
 
 SECRET = "secret-MODULE-0c4e9a"
 PASSPHRASE = "pass-MODULE-31d7"
@@ -20,16 +20,7 @@ ARGS = {"api_key": API_KEY, "api_secret": SECRET, "api_passphrase": PASSPHRASE}
 
 
 def run_module(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], args: dict[str, Any]) -> dict:
-    try:
-        from ansible.module_utils.testing import patch_module_args  # ansible-core >= 2.19
-    except ImportError:
-        monkeypatch.setattr(basic, "_ANSIBLE_ARGS", json.dumps({"ANSIBLE_MODULE_ARGS": args}).encode())
-        with pytest.raises(SystemExit):
-            key_check.main()
-    else:
-        with patch_module_args(args), pytest.raises(SystemExit):
-            key_check.main()
-    return json.loads(capsys.readouterr().out)
+    return run_in_process(monkeypatch, capsys, key_check.main, args)
 
 
 def fake_check(outcome: CheckOutcome, seen: list[CheckRequest]) -> Any:
