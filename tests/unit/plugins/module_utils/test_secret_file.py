@@ -55,7 +55,9 @@ def test_a_new_file_gets_content_owner_and_mode_and_leaves_no_other_file(tmp_pat
         rename(src, dest)
 
     found = plan(str(target), CONTENT, None, None, "0400")
-    assert found.changed and found.before is None and found.content_differs
+    assert found.changed
+    assert found.before is None
+    assert found.content_differs
     apply(found, CONTENT, move)
 
     assert target.read_bytes() == CONTENT
@@ -71,7 +73,8 @@ def test_the_same_file_again_changes_nothing(tmp_path: Path) -> None:
 
     again = plan(str(target), CONTENT, None, None, "0600")
 
-    assert not again.changed and not again.content_differs
+    assert not again.changed
+    assert not again.content_differs
     apply(again, CONTENT, rename)
     assert target.stat().st_ino == inode
 
@@ -83,7 +86,9 @@ def test_new_content_replaces_the_file_atomically(tmp_path: Path) -> None:
 
     found = plan(str(target), b"other\n", None, None, "0600")
 
-    assert found.changed and found.content_differs and found.before == me()
+    assert found.changed
+    assert found.content_differs
+    assert found.before == me()
     apply(found, b"other\n", rename)
     assert target.read_bytes() == b"other\n"
     assert target.stat().st_ino != inode  # a new file renamed over the old one, not the old one rewritten
@@ -96,7 +101,8 @@ def test_a_wider_mode_on_disk_is_narrowed_without_touching_the_content(tmp_path:
 
     found = plan(str(target), CONTENT, None, None, "0600")
 
-    assert found.changed and not found.content_differs
+    assert found.changed
+    assert not found.content_differs
     apply(found, CONTENT, rename)
     assert attributes(target) == me()
     assert target.read_bytes() == CONTENT
@@ -121,9 +127,11 @@ def test_a_leftover_of_an_interrupted_write_is_removed(tmp_path: Path) -> None:
 
     found = plan(str(target), CONTENT, None, None, "0600")
 
-    assert found.changed and not found.rewrite
+    assert found.changed
+    assert not found.rewrite
     apply(found, CONTENT, rename)
-    assert not leftover.exists() and unrelated.exists()
+    assert not leftover.exists()
+    assert unrelated.exists()
 
 
 def test_a_failed_move_leaves_the_old_file_and_no_temporary_one(tmp_path: Path) -> None:

@@ -44,10 +44,13 @@ def test_writes_then_reports_no_change_and_never_returns_the_content(
 
     assert target.read_text() == f"KEY={SECRET}\n"
     assert oct(target.stat().st_mode & 0o7777) == "0o400"
-    assert first["changed"] is True and first["content_changed"] is True
-    assert first["mode"] == "0400" and first["file"] == str(target)
+    assert first["changed"] is True
+    assert first["content_changed"] is True
+    assert first["mode"] == "0400"
+    assert first["file"] == str(target)
     assert "(secret, not shown) changes" in first["diff"]["after"]
-    assert second["changed"] is False and "diff" not in second
+    assert second["changed"] is False
+    assert "diff" not in second
     for result in (first, second):
         assert "size" not in result  # a credential file's size is its secret's length
         assert SECRET not in json.dumps(result)
