@@ -39,6 +39,7 @@ from harness.demo import (
 from harness.hosts import BotHostFleet
 from harness.hosts_fixtures import require_hosts
 from harness.kucoin_sandbox import KucoinSandbox, make_key
+from harness.leak_watch import LeakWatch, controller_temp_env
 from harness.ntp import NtpServer
 from harness.openbao import OpenBao
 from harness.procs import wait_for
@@ -615,40 +616,58 @@ def test_a_run_killed_after_writing_the_files_is_completed_by_the_next(fleet: Fl
     assert_no_secret(killed, fleet)
 
 
-def secrets_on_disk(fleet: Fleet, host: str, running: Mapping[str, Any] | None = None) -> list[str]:
-    """Files on the host holding a secret where they should not: every file system but /proc and /sys (tmpfs
-    ones too), for every secret and passphrase ever used. A bot's own files may hold its current secrets and,
-    while a run has not yet replaced them, the ones it runs with (`running`: strategy name to its old key)."""
-    probes = sorted({value.split(" ")[0] for value in fleet.secrets_seen if value.startswith("Zq")})
-    patterns = " ".join(f"-e {shlex.quote(p)}" for p in [*probes, fleet.env["VAULT_TOKEN"]])
-    found = fleet.sh(
-        host,
-        f"cd / && grep -rsoaF --devices=skip {patterns} -- $(ls -A / | grep -vxE 'proc|sys') | sort -u; true",
-    )
+def secret_probes(fleet: Fleet) -> list[str]:
+    """What a scan looks for: every secret and passphrase ever used (up to the first blank) and the Vault token."""
+    return [
+        *sorted({value.split(" ")[0] for value in fleet.secrets_seen if value.startswith("Zq")}),
+        fleet.env["VAULT_TOKEN"],
+    ]
+
+
+def leaks(fleet: Fleet, host: str, hits: list[tuple[str, str]], running: Mapping[str, Any] | None = None) -> list[str]:
+    """The hits (path, secret) that are no bot's own file. A bot's own files (and the temporary file its
+    environment file is written through, beside it) may hold its current secrets and, while a run has not yet
+    replaced them, the ones it runs with (`running`: strategy name to its old key)."""
     allowed = set()
     for s in fleet.strategies:
         if s.host == host:
             keys = [s.key, *([running[s.name]] if running and s.name in running else [])]
             own_files = (
                 f"etc/kucoin-bot/{s.name}.env",
+                f"etc/kucoin-bot/.{s.name}.env.",
                 f"etc/kucoin-bot/credentials/{s.name}/",
                 f"run/credentials/kucoin-bot@{s.name}.service/",
             )
             for own in own_files:
                 for key in keys:
                     allowed |= {(own, key.secret.split(" ")[0]), (own, key.passphrase.split(" ")[0])}
-    leaks = []
-    for line in found.splitlines():
-        path, _sep, probe = line.rpartition(":")
-        if not any(path.startswith(own) and probe == value for own, value in allowed):
-            leaks.append(f"/{path}: {probe[:10]}...")
-    return leaks
+    found = []
+    for path, probe in hits:
+        relative = path.lstrip("/")
+        if not any(relative.startswith(own) and probe == value for own, value in allowed):
+            found.append(f"{host}:/{relative}: {probe[:10]}...")
+    return found
+
+
+def secrets_on_disk(fleet: Fleet, host: str, running: Mapping[str, Any] | None = None) -> list[str]:
+    """Files on the host holding a secret where they should not: every file system but /proc and /sys (tmpfs
+    ones too), for every secret and passphrase ever used."""
+    patterns = " ".join(f"-e {shlex.quote(p)}" for p in secret_probes(fleet))
+    found = fleet.sh(
+        host,
+        f"cd / && grep -rsoaF --devices=skip {patterns} -- $(ls -A / | grep -vxE 'proc|sys') | sort -u; true",
+    )
+    hits = [(path, probe) for path, _sep, probe in (line.rpartition(":") for line in found.splitlines())]
+    return leaks(fleet, host, hits, running)
 
 
 # The sandbox answers the key check's signed requests one byte per this many milliseconds: the request is
 # verified at once (a delay before it would put its timestamp out of KuCoin's 5 s window), and the module
 # stays running, waiting for the answer, while the disk is scanned.
 TRICKLE_MS = 150
+# Where files live for a moment during a run: the remote user's home (Ansible's ~/.ansible/tmp), the system's
+# temporary directories, and the directory of the secret files themselves. Watched for the whole run.
+HOST_TEMP_DIRS = ("~", "/tmp", "/var/tmp", "/dev/shm", "/etc/kucoin-bot")
 
 
 def test_without_pipelining_no_secret_reaches_a_file_on_the_hosts(fleet: Fleet) -> None:
@@ -657,8 +676,19 @@ def test_without_pipelining_no_secret_reaches_a_file_on_the_hosts(fleet: Fleet) 
     fleet.rotate(grid)  # the run carries a new secret to bot1, and the old one must be gone afterwards
     fleet.sandbox.clear_requests()
     fleet.sandbox.set_faults(grid.key.api_key, trickle_ms=TRICKLE_MS)
-    process, log = fleet.start_deploy(host_vars={"ansible_pipelining": False}, bot_host_key_check_timeout=120)
+    # Files that exist only while a task runs (Ansible stages a copy's content on the controller and under the
+    # remote user's ~/.ansible/tmp, then deletes it) are caught by watchers that poll for the whole run.
+    controller_tmp = controller_temp_env(fleet.workdir / f"controller-tmp-{fleet.runs}")
+    watches: dict[str, LeakWatch] = {}
+    process = None
     try:
+        for host in HOSTS:
+            ssh = [*fleet.hosts.ssh_argv(host), f"root@{fleet.hosts.host(host).address}"]
+            watches[host] = LeakWatch.over_ssh(ssh, HOST_TEMP_DIRS, secret_probes(fleet))
+        watches["controller"] = LeakWatch.here(list(controller_tmp.values()), secret_probes(fleet))
+        process, log = fleet.start_deploy(
+            env=controller_tmp, host_vars={"ansible_pipelining": False}, bot_host_key_check_timeout=120
+        )
         # The sandbox has the key check's signed request and holds it: the key check is running on bot1.
         wait_for(
             lambda: any(r.api_key == grid.key.api_key for r in fleet.sandbox.requests),
@@ -670,16 +700,27 @@ def test_without_pipelining_no_secret_reaches_a_file_on_the_hosts(fleet: Fleet) 
         still_running = fleet.sandbox.in_flight > 0
         fleet.sandbox.clear_faults()
         returncode = process.wait(timeout=900)
+        watched = {name: watch.stop() for name, watch in watches.items()}
     finally:
         fleet.sandbox.clear_faults()
-        if process.poll() is None:
+        if process is not None and process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+        for watch in watches.values():
+            watch.kill()
     run = PlaybookRun([], returncode, log.read_text(errors="replace"), "")
     assert returncode == 0, str(run)
     assert during == []
     for host in HOSTS:
+        assert leaks(fleet, host, watched[host].found, running={grid.name: old_key}) == [], host
         assert secrets_on_disk(fleet, host) == [], host
+    controller = [f"{path}: {probe[:10]}..." for path, probe in watched["controller"].found]
+    assert controller == [], "a secret was in a file on the controller during the run"
+    # The watchers were watching throughout: bot1's watcher saw the new environment file replace the old one,
+    # and the controller's saw ansible-playbook's temporary files.
+    assert "/etc/kucoin-bot/it-grid-btc.env" in watched["bot1"].replaced
+    assert watched["controller"].seen > 0
+    assert not any(report.timed_out for report in watched.values())
     assert still_running, "the key check had finished before the scan did"
     assert fleet.running_key(grid) == (grid.key.api_key, grid.key.secret)
     assert_no_secret(run, fleet)
