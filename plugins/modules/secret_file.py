@@ -74,8 +74,7 @@ notes:
     pipeline, so the task fails there.
 seealso:
   - module: ansible.builtin.copy
-  - role: tradebot.kucoin.bot_host
-    description: Writes each bot's environment and credential files with this module.
+    description: For files that hold no secret.
 """
 
 EXAMPLES = r"""
