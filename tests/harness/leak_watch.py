@@ -3,8 +3,8 @@
 A short-lived file (a secret Ansible stages for one task and deletes when the task ends) escapes a scan made
 before or after the task, so the watcher polls the directories where temporary files go for the whole run,
 reading every file that is new or changed since the last poll. The secrets to look for reach it on its
-standard input, never in its arguments. It also notes which files were replaced by another inode while it
-watched: the proof that it was watching when those files were written.
+standard input, never in its arguments. It also notes which files were created or replaced (a new inode)
+after it started: the proof that it was watching when those files were written.
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ probes = [p.encode() for p in config["probes"]]
 roots = [os.path.expanduser(r) for r in config["roots"]]
 stop = threading.Event()
 threading.Thread(target=lambda: (sys.stdin.readline(), stop.set()), daemon=True).start()
-seen, first_inode, found, replaced = {}, {}, set(), set()
+seen, first_inode, found, written = {}, {}, set(), set()
 
-def scan():
+def scan(baseline=False):
     for root in roots:
         for directory, _dirs, files in os.walk(root):
             for name in files:
@@ -41,8 +41,10 @@ def scan():
                     continue
                 if not stat.S_ISREG(st.st_mode):
                     continue
-                if first_inode.setdefault(path, st.st_ino) != st.st_ino:
-                    replaced.add(path)
+                if baseline:
+                    first_inode[path] = st.st_ino
+                elif first_inode.get(path) != st.st_ino:
+                    written.add(path)
                 signature = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
                 if seen.get(path) == signature:
                     continue
@@ -54,14 +56,14 @@ def scan():
                     continue
                 found.update((path, p.decode()) for p in probes if p in data)
 
-scan()
+scan(baseline=True)
 print("ready", flush=True)
 polls, deadline = 1, time.monotonic() + config["timeout"]
 while not stop.is_set() and time.monotonic() < deadline:
     stop.wait(config["interval"])
     scan()
     polls += 1
-print(json.dumps({"found": sorted(found), "replaced": sorted(replaced), "seen": len(seen), "polls": polls,
+print(json.dumps({"found": sorted(found), "written": sorted(written), "seen": len(seen), "polls": polls,
                   "timed_out": not stop.is_set()}), flush=True)
 """
 
@@ -69,7 +71,7 @@ print(json.dumps({"found": sorted(found), "replaced": sorted(replaced), "seen": 
 @dataclass
 class WatchReport:
     found: list[tuple[str, str]]  # (absolute path, the secret's probe it held)
-    replaced: list[str]  # files given a new inode while watched
+    written: list[str]  # files created or replaced (a new inode) while watched
     seen: int  # how many files it saw
     polls: int
     timed_out: bool
@@ -129,7 +131,7 @@ class LeakWatch:
         report = json.loads(out.strip().splitlines()[-1])
         return WatchReport(
             found=[(path, probe) for path, probe in report["found"]],
-            replaced=report["replaced"],
+            written=report["written"],
             seen=report["seen"],
             polls=report["polls"],
             timed_out=report["timed_out"],

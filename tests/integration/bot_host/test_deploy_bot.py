@@ -716,9 +716,9 @@ def test_without_pipelining_no_secret_reaches_a_file_on_the_hosts(fleet: Fleet) 
         assert secrets_on_disk(fleet, host) == [], host
     controller = [f"{path}: {probe[:10]}..." for path, probe in watched["controller"].found]
     assert controller == [], "a secret was in a file on the controller during the run"
-    # The watchers were watching throughout: bot1's watcher saw the new environment file replace the old one,
-    # and the controller's saw ansible-playbook's temporary files.
-    assert "/etc/kucoin-bot/it-grid-btc.env" in watched["bot1"].replaced
+    # The watchers were watching throughout: bot1's watcher saw the new environment file written, and the
+    # controller's saw ansible-playbook's temporary files.
+    assert "/etc/kucoin-bot/it-grid-btc.env" in watched["bot1"].written
     assert watched["controller"].seen > 0
     assert not any(report.timed_out for report in watched.values())
     assert still_running, "the key check had finished before the scan did"
