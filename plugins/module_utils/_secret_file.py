@@ -71,40 +71,39 @@ def parse_mode(value: object) -> int:
     return number
 
 
-def resolve_user(owner: str | None, default: int) -> int:
-    if owner is None or owner == "":
+def _resolve(value: str | None, default: int, lookup: Callable[[str], int], kind: str) -> int:
+    """A user or group name or numeric ID as a number; `default` when unset."""
+    if value is None or value == "":
         return default
-    if owner.isdigit():
-        return int(owner)
+    if value.isdigit():
+        return int(value)
     try:
-        return pwd.getpwnam(owner).pw_uid
+        return lookup(value)
     except KeyError:
-        raise SecretFileError(f"owner {owner!r} does not exist on this host; create the user or change owner") from None
+        raise SecretFileError(f"{kind} {value!r} does not exist on this host; create it or change {kind}") from None
+
+
+def resolve_user(owner: str | None, default: int) -> int:
+    return _resolve(owner, default, lambda name: pwd.getpwnam(name).pw_uid, "owner")
 
 
 def resolve_group(group: str | None, default: int) -> int:
-    if group is None or group == "":
-        return default
-    if group.isdigit():
-        return int(group)
+    return _resolve(group, default, lambda name: grp.getgrnam(name).gr_gid, "group")
+
+
+def _name(number: int, lookup: Callable[[int], str]) -> str:
     try:
-        return grp.getgrnam(group).gr_gid
+        return lookup(number)
     except KeyError:
-        raise SecretFileError(f"group {group!r} does not exist on this host; create it or change group") from None
+        return str(number)
 
 
 def user_name(uid: int) -> str:
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return str(uid)
+    return _name(uid, lambda n: pwd.getpwuid(n).pw_name)
 
 
 def group_name(gid: int) -> str:
-    try:
-        return grp.getgrgid(gid).gr_name
-    except KeyError:
-        return str(gid)
+    return _name(gid, lambda n: grp.getgrgid(n).gr_name)
 
 
 def _digest(path: str) -> bytes:
