@@ -702,12 +702,12 @@ def test_without_pipelining_no_secret_reaches_a_file_on_the_hosts(fleet: Fleet) 
         returncode = process.wait(timeout=900)
         watched = {name: watch.stop() for name, watch in watches.items()}
     finally:
-        fleet.sandbox.clear_faults()
         if process is not None and process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
         for watch in watches.values():
             watch.kill()
+        fleet.sandbox.clear_faults()
     run = PlaybookRun([], returncode, log.read_text(errors="replace"), "")
     assert returncode == 0, str(run)
     assert during == []
