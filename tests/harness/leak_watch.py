@@ -15,7 +15,6 @@ import select
 import shlex
 import subprocess
 import sys
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,8 +111,8 @@ class LeakWatch:
         self.process.stdin.write(json.dumps(config) + "\n")
         self.process.stdin.flush()
         # Ready once the first scan has noted every file as it is before the run.
-        ready, _, _ = select.select([self.process.stdout], [], [], ready_timeout)
-        line = self.process.stdout.readline() if ready else ""
+        readable = select.select([self.process.stdout], [], [], ready_timeout)[0]
+        line = self.process.stdout.readline() if readable else ""
         if line.strip() != "ready":
             self.process.kill()
             raise RuntimeError(f"the leak watcher did not start within {ready_timeout:.0f}s: {line!r}")
@@ -121,16 +120,15 @@ class LeakWatch:
     def stop(self, timeout: float = 120) -> WatchReport:
         """Stop after one last poll; the report of everything seen."""
         assert self.process.stdin is not None
-        start = time.monotonic()
         with contextlib.suppress(BrokenPipeError):  # a watcher past its own deadline has gone already
             self.process.stdin.write("stop\n")
             self.process.stdin.flush()
-        out, _ = self.process.communicate(timeout=max(1.0, timeout - (time.monotonic() - start)))
+        out = self.process.communicate(timeout=timeout)[0]
         if self.process.returncode != 0 or not out.strip():
             raise RuntimeError(f"the leak watcher failed (exit {self.process.returncode})")
         report = json.loads(out.strip().splitlines()[-1])
         return WatchReport(
-            found=[(path, probe) for path, probe in report["found"]],
+            found=[tuple(hit) for hit in report["found"]],
             written=report["written"],
             seen=report["seen"],
             polls=report["polls"],

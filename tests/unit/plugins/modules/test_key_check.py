@@ -11,7 +11,7 @@ import yaml
 from ansible_collections.tradebot.kucoin.plugins.module_utils.kucoin_check import CheckOutcome, CheckRequest
 from ansible_collections.tradebot.kucoin.plugins.module_utils.kucoin_signing import hmac_base64
 from ansible_collections.tradebot.kucoin.plugins.modules import key_check
-from unit.plugins.modules import run_module as run_in_process
+from unit.plugins.modules.runner import run_module as run_in_process
 
 SECRET = "secret-MODULE-0c4e9a"
 PASSPHRASE = "pass-MODULE-31d7"

@@ -14,7 +14,7 @@ from ansible.plugins.loader import become_loader, connection_loader
 
 from ansible_collections.tradebot.kucoin.plugins.action.secret_file import NOT_PIPELINED, ActionModule
 from ansible_collections.tradebot.kucoin.plugins.modules import secret_file
-from unit.plugins.modules import run_module
+from unit.plugins.modules.runner import run_module
 
 SECRET = "Zq-MODULE-SECRET-77c2a1"
 
