@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 module: subaccount_api_key
 author: tradebot.kucoin contributors (@tradebot)
 short_description: Create, rotate, delete and list a KuCoin sub-account's API key, keeping it in Vault
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Manages the API key of one KuCoin sub-account with the master account's key, and keeps the strategy's
     secret in HashiCorp Vault or OpenBao (KV v2) naming a key that exists.

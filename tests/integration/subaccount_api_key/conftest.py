@@ -91,9 +91,12 @@ class Rotation:
         n = len(self.runs)
         out_file = self.tmp_path / f"outcome-{n}.json"
         vars_file = self.tmp_path / f"vars-{n}.json"
-        vars_file.write_text(json.dumps({"args": self.args(**args), "out_file": str(out_file)}))
+        vars_file.write_text(json.dumps({"module_args": self.args(**args), "out_file": str(out_file)}))
         vars_file.chmod(0o600)
+        temp = self.tmp_path / "tmp"
+        temp.mkdir(exist_ok=True)
         run_env = {
+            "TMPDIR": str(temp),
             "TRADEBOT_VAULT_TOKEN_CACHE_DIR": str(self.tmp_path / "token-cache"),
             "ANSIBLE_LOCAL_TEMP": str(self.tmp_path / "ansible-local"),
             "ANSIBLE_LOG_PATH": str(self.tmp_path / "ansible.log"),

@@ -326,3 +326,44 @@ def test_a_trickling_server_is_cut_off_at_the_deadline() -> None:
         f"Vault at {trickler.url} did not answer within the 0.5 s timeout (reading secret 'kucoin/a' on mount 'secret')"
     )
     assert elapsed < 0.5 + 1.0
+
+
+# --- KV v2 writes ------------------------------------------------------------------------------------------
+
+
+def test_a_write_is_check_and_set_on_the_version_read_and_returns_the_new_version(vault: ScriptedVault) -> None:
+    vault.then(200, {"data": {"version": 5}})
+    assert client(vault.url).write_secret("secret", "kucoin/a", {"api_key": "k"}, cas=4) == 5
+    sent = vault.received[0]
+    assert (sent["method"], sent["path"]) == ("POST", "/v1/secret/data/kucoin/a")
+    assert json.loads(sent["body"]) == {"data": {"api_key": "k"}, "options": {"cas": 4}}
+
+
+def test_a_check_and_set_mismatch_says_the_secret_changed(vault: ScriptedVault, sleeps: list[float]) -> None:
+    vault.then(400, {"errors": ["check-and-set parameter did not match the current version"]})
+    with pytest.raises(_vault_client.VaultWriteConflict, match=r"changed after version 4 was read"):
+        client(vault.url).write_secret("secret", "kucoin/a", {"api_key": "k"}, cas=4)
+
+
+def test_a_forbidden_write_names_the_capabilities_the_policy_needs(vault: ScriptedVault) -> None:
+    vault.then(403, {"errors": ["permission denied"]}).then(200, MOUNT_V2)
+    with pytest.raises(VaultPermissionDenied, match=r"needs create and update on secret/data/kucoin/a"):
+        client(vault.url).write_secret("secret", "kucoin/a", {"api_key": SECRET_ID}, cas=0)
+
+
+def test_metadata_of_a_missing_secret_is_empty_and_deleted_versions_are_not_readable(vault: ScriptedVault) -> None:
+    vault.then(404, {"errors": []})
+    assert client(vault.url).read_metadata("secret", "kucoin/a").current_version == 0
+    versions = {"1": {}, "2": {"deletion_time": "2026-01-01T00:00:00Z"}, "3": {"destroyed": True}, "4": {}}
+    vault.then(200, {"data": {"current_version": 4, "versions": versions, "custom_metadata": {"a": "b"}}})
+    metadata = client(vault.url).read_metadata("secret", "kucoin/a")
+    assert (metadata.readable, metadata.current_readable, metadata.custom_metadata) == ((4, 1), True, {"a": "b"})
+
+
+def test_custom_metadata_keeps_the_secrets_own_delete_after_setting(vault: ScriptedVault) -> None:
+    metadata = _vault_client.SecretMetadata(current_version=2, delete_version_after="720h")
+    vault.then(204)
+    client(vault.url).update_custom_metadata("secret", "kucoin/a", metadata, {"tradebot_change": "rotated"})
+    sent = json.loads(vault.received[0]["body"])
+    assert sent["custom_metadata"] == {"tradebot_change": "rotated"}
+    assert sent["delete_version_after"] == "720h"
