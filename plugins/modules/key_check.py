@@ -35,6 +35,8 @@ description:
   - The secret, the passphrase and its HMAC form never appear in the module's output, at any verbosity.
 requirements:
   - httpx >= 0.23 (Python library on the host that runs the module)
+extends_documentation_fragment:
+  - tradebot.kucoin.kucoin_http
 options:
   api_key:
     description: The KuCoin API key. Only a masked form is returned.
@@ -81,18 +83,6 @@ options:
         ends within 3 times this.
     type: float
     default: 10
-  validate_certs:
-    description: Whether to verify KuCoin's TLS certificate. Only turn this off against a test server.
-    type: bool
-    default: true
-  ca_path:
-    description: A PEM file of CA certificates to trust instead of the system's, for a TLS-intercepting proxy.
-    type: path
-  proxy:
-    description:
-      - An HTTP(S) proxy URL, for example C(http://proxy.example.com:3128).
-      - When unset, the C(HTTPS_PROXY), C(HTTP_PROXY) and C(NO_PROXY) environment variables apply.
-    type: str
   required_permissions:
     description:
       - Permissions the key must have besides the trade permission of O(api) (and V(Margin) with O(margin)),

@@ -38,6 +38,8 @@ description:
     any verbosity; no file is written except by Vault.
 requirements:
   - httpx >= 0.23 and hvac >= 1.2.0 (Python libraries on the controller)
+extends_documentation_fragment:
+  - tradebot.kucoin.kucoin_http
 options:
   state:
     description: What to do; see the description.
@@ -102,17 +104,6 @@ options:
       - Seconds each attempt of a KuCoin call may take as a whole; a call with its retries ends within 3 times this.
     type: float
     default: 10
-  validate_certs:
-    description: Whether to verify KuCoin's TLS certificate. Only turn this off against a test server.
-    type: bool
-    default: true
-  ca_path:
-    description: A PEM file of CA certificates to trust instead of the system's, for a TLS-intercepting proxy.
-    type: path
-  proxy:
-    description:
-      - An HTTP(S) proxy URL for KuCoin calls. When unset, C(HTTPS_PROXY), C(HTTP_PROXY) and C(NO_PROXY) apply.
-    type: str
   permissions:
     description:
       - The new key's permissions, as KuCoin names them (case-insensitive); V(General) is always added.

@@ -13,6 +13,8 @@ from ansible_collections.tradebot.kucoin.plugins.module_utils.kucoin_signing imp
 from ansible_collections.tradebot.kucoin.plugins.modules import key_check
 from unit.plugins.modules.runner import run_module as run_in_process
 
+from ..module_docs import documented_options
+
 SECRET = "secret-MODULE-0c4e9a"
 PASSPHRASE = "pass-MODULE-31d7"
 API_KEY = "65a1b2c3d4e5f60718293a4b"
@@ -38,7 +40,7 @@ def base_result(**overrides: Any) -> dict[str, Any]:
 
 
 def test_documented_options_match_the_argument_spec() -> None:
-    documented = yaml.safe_load(key_check.DOCUMENTATION)["options"]
+    documented = documented_options(key_check.DOCUMENTATION)
     assert set(documented) == set(key_check.ARGUMENT_SPEC)
     for name, spec in key_check.ARGUMENT_SPEC.items():
         doc = documented[name]
