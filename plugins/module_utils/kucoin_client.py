@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import logging
 import queue
 import socket
 import ssl
@@ -103,6 +104,28 @@ class HttpSettings:
     proxy: str | None = field(default=None, repr=False)  # may carry a password
 
 
+class _QueryHidingFilter(logging.Filter):
+    """httpx logs every request's URL at INFO, which Ansible's log file (log_path) records; a KuCoin query may
+    carry a passphrase (the sub-account key delete call), so the logged URL ends before its query."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(_without_query(arg) for arg in record.args)
+        return True
+
+
+def _without_query(value: object) -> object:
+    if httpx is not None and isinstance(value, httpx.URL) and value.query:
+        return str(value).split("?", 1)[0] + "?(query not logged)"
+    return value
+
+
+def _hide_queries_from_the_log() -> None:
+    logger = logging.getLogger("httpx")
+    if not any(isinstance(existing, _QueryHidingFilter) for existing in logger.filters):
+        logger.addFilter(_QueryHidingFilter())
+
+
 def _client_accepts(name: str) -> bool:
     return name in inspect.signature(httpx.Client.__init__).parameters
 
@@ -111,6 +134,7 @@ def make_client(settings: HttpSettings, transport: Any = None) -> httpx.Client:
     """An httpx.Client for these settings, on whichever httpx (0.23 .. 0.28) is installed."""
     if httpx is None:
         raise RuntimeError("httpx is not installed")
+    _hide_queries_from_the_log()
     verify: bool | ssl.SSLContext = settings.validate_certs
     if settings.validate_certs and settings.ca_path:
         # An SSLContext works on every httpx version; a CA path string is deprecated from 0.28.

@@ -175,3 +175,20 @@ def test_a_transfer_permission_is_refused_before_any_call(rotation: Rotation) ->
     assert run.failed
     assert "Transfer" in run.msg
     assert rotation.sub_keys() == set()
+
+
+def test_vault_settings_come_from_the_lookups_variables_and_environment(rotation: Rotation) -> None:
+    old = rotation.seed(age_days=3)
+    run = rotation.run(
+        "-e",
+        f"tradebot_vault_token={rotation.token}",
+        state="info",
+        vault={"path": rotation.path},
+        env={"VAULT_ADDR": rotation.bao.url},
+    )
+    assert not run.failed, run
+    assert run.result["api_key"] == old.api_key
+    assert run.result["vault_version"] == 1
+    unknown = rotation.run(state="info", vault={"path": rotation.path, "versoin": 2})
+    assert unknown.failed
+    assert "unknown option(s) versoin" in unknown.msg

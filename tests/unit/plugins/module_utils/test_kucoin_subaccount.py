@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import httpx
 import pytest
@@ -110,3 +111,12 @@ def test_a_failed_delete_never_shows_the_passphrase_in_its_query() -> None:
     assert "Zq-DELETE-PASS-77" not in line
     assert "Zq-DELETE-PASS-77" not in str(failed.value)
     assert "sub_name" in line
+
+
+def test_httpxs_request_log_line_never_shows_the_query(caplog: pytest.LogCaptureFixture) -> None:
+    seen: list[httpx.Request] = []
+    api = api_answering(200, {"code": "200000", "data": {"subName": "grid01", "apiKey": "key0001"}}, seen)
+    with caplog.at_level(logging.INFO, logger="httpx"):
+        api.delete_key("grid01", "key0001", "Zq-LOGGED-PASS-31")
+    assert "HTTP Request: DELETE https://kucoin.test/api/v1/sub/api-key?(query not logged)" in caplog.text
+    assert "Zq-LOGGED-PASS-31" not in caplog.text
