@@ -53,7 +53,7 @@ class KeyRequestError(ValueError):
 def generate_passphrase(length: int = PASSPHRASE_LENGTH) -> str:
     """A random passphrase within KuCoin's rules, with a capital, a small letter and a digit."""
     while True:
-        value = "".join(secrets.choice(PASSPHRASE_ALPHABET) for _ in range(length))
+        value = "".join(secrets.choice(PASSPHRASE_ALPHABET) for _position in range(length))
         if any(c.isupper() for c in value) and any(c.islower() for c in value) and any(c.isdigit() for c in value):
             return value
 

@@ -14,7 +14,7 @@ description:
     secret in HashiCorp Vault or OpenBao (KV v2) naming a key that exists.
   - Runs on the controller (an action plugin), whatever host the task is for, so neither the master key nor a
     new key's secret ever travels to a managed host.
-  - "O(state=present): makes sure the secret at O(vault.path) names a key that exists at KuCoin for
+  - "O(state=present): makes sure the secret at the C(path) of O(vault) names a key that exists at KuCoin for
     O(sub_name). A new key is created when Vault has no readable current version or no api_key field, when
     the key it names no longer exists at KuCoin, when that key is older than O(max_age_days), or with
     O(rotate=true). The new key gets O(permissions), the whitelist O(ip_whitelist) and O(expire_days), and a
@@ -24,7 +24,7 @@ description:
     the change. If that write fails, the new key is deleted at KuCoin before the task fails. The key the
     secret named before is not deleted: delete it with O(state=absent) once the bot runs on the new one."
   - "O(state=absent): deletes the key O(api_key) of O(sub_name) at KuCoin (a key that is gone already is
-    fine). Deleting needs the key's passphrase: taken from the newest version of the secret at O(vault.path)
+    fine). Deleting needs the key's passphrase: taken from the newest version of the secret in O(vault)
     that holds this key, or from O(passphrase). When Vault's current version names the key, the newest
     earlier version holding another key is first written back as a new version, so that Vault never names a
     deleted key; if deleting then fails, Vault names that working key and the key to delete is still there."

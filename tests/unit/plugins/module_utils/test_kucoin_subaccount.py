@@ -29,7 +29,7 @@ from ansible_collections.tradebot.kucoin.plugins.module_utils.kucoin_signing imp
 
 
 def test_passphrases_follow_kucoins_rules_and_differ() -> None:
-    made = {generate_passphrase() for _ in range(50)}
+    made = {generate_passphrase() for _round in range(50)}
     assert len(made) == 50
     for value in made:
         assert 7 <= len(value) <= 32

@@ -168,7 +168,8 @@ def test_creates_a_key_when_vault_has_none_and_writes_secret_passphrase_and_meta
     assert result["changed"]
     assert result["created"]
     assert vault.current is not None
-    assert vault.current["api_key"] == result["api_key"] in kucoin.keys
+    assert vault.current["api_key"] == result["api_key"]
+    assert result["api_key"] in kucoin.keys
     assert vault.current["api_secret"] == NEW_SECRET
     assert vault.current["api_passphrase"] == NEW_PASS
     assert vault.current["key_version"] == 3
