@@ -3,9 +3,9 @@
 Called by `make test` (and `make unit|integration|sanity|lint`). Stdlib only: it runs before any venv is
 trusted. Under CI=true a tier that cannot run, or a test that was skipped, fails the run.
 
-The integration tests of the role on container hosts (ansible-core 2.19) take most of the time; they run
-beside the other tiers, which run one after another. Each tier writes a log of its own, printed whole when the
-tier ends.
+Two tiers run at a time (one with --serial): the integration tests of the role on container hosts
+(ansible-core 2.19), which take the longest, start first; whichever of the two ends first takes the next tier.
+Each tier writes a log of its own, printed whole when the tier ends.
 """
 
 from __future__ import annotations
@@ -52,8 +52,7 @@ class Tier:
     venv: str
     args: list[str] = field(default_factory=list)
     part: str = ""  # which share of a kind's tests, when they are split over two tiers
-    # Runs beside the other tiers instead of in their line.
-    alongside: bool = False
+    longest: bool = False  # starts first
 
     @property
     def python(self) -> Path:
@@ -83,8 +82,8 @@ def tiers() -> list[Tier]:
         Tier("unit", "ansible-core 2.19", ".venv", ["tests/unit"]),
         Tier("unit", "ansible-core 2.17", ".venv-2.17", ["tests/unit"]),
         Tier("unit", "ansible-core 2.21", ".venv-2.21", ["tests/unit"]),
-        # The role's tests on container hosts take most of the time: they run beside all the other tiers.
-        Tier("integration", "ansible-core 2.19", ".venv", [BOT_HOST], part="bot_host", alongside=True),
+        # The role's tests on container hosts take the longest: they start first, the other tiers beside them.
+        Tier("integration", "ansible-core 2.19", ".venv", [BOT_HOST], part="bot_host", longest=True),
         Tier("integration", "ansible-core 2.19", ".venv", ["tests/integration", f"--ignore={BOT_HOST}"], part="others"),
         Tier("integration", "ansible-core 2.17", ".venv-2.17", ANSIBLE_FACING),
         Tier("integration", "ansible-core 2.21", ".venv-2.21", ANSIBLE_FACING),
@@ -214,31 +213,31 @@ def main() -> int:
     LOGS.mkdir(parents=True, exist_ok=True)
 
     selected = [tier for tier in tiers() if not options.only or tier.kind == options.only]
-    beside = [] if options.serial else [tier for tier in selected if tier.alongside]
-    lanes = [[tier] for tier in beside] + [[tier for tier in selected if tier not in beside]]
-    for tier in beside:
-        print(f"{tier.title}: runs beside the other tiers")
-    if beside:
-        print(f"Each tier's output follows when it ends; as it runs it is in {LOGS.relative_to(ROOT)}/.", flush=True)
+    pending = sorted(selected, key=lambda tier: not tier.longest)  # stable: the others keep their order
+    workers = 1 if options.serial else 2
+    if workers > 1 and len(pending) > 1:
+        print(f"{workers} tiers at a time; a tier's output follows when it ends (as it runs: {LOGS.relative_to(ROOT)})")
 
     results: dict[str, tuple[Counts, float]] = {}
-    printing = threading.Lock()
+    lock = threading.Lock()
     interrupted = threading.Event()
 
-    def run_lane(lane: list[Tier]) -> None:
-        for tier in lane:
-            if interrupted.is_set():
-                return
+    def work() -> None:
+        while True:
+            with lock:
+                if not pending or interrupted.is_set():
+                    return
+                tier = pending.pop(0)
             results[tier.title] = run_tier(tier, options.built_venvs)
-            with printing:
+            with lock:
                 print(f"\n===== {tier.title} =====", flush=True)
                 sys.stdout.write(tier.log.read_text(errors="replace"))
                 sys.stdout.flush()
 
     started = time.monotonic()
-    with concurrent.futures.ThreadPoolExecutor(max_workers=len(lanes)) as pool:
+    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
         try:
-            for done in [pool.submit(run_lane, lane) for lane in lanes]:
+            for done in [pool.submit(work) for _ in range(workers)]:
                 done.result()
         except KeyboardInterrupt:
             interrupted.set()  # the running tiers got the same Ctrl-C; no further one starts
