@@ -21,6 +21,8 @@ VARIABLE = "bot_host_strategies"
 # The inventory name used before the role's variable became the only one; still read, never together.
 LEGACY_VARIABLE = "kucoin_strategies"
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
+# KuCoin's rule for a sub-account name: 7 to 32 characters, at least one letter and one digit, no spaces.
+SUB_ACCOUNT_PATTERN = re.compile(r"(?=[^\s]*[A-Za-z])(?=[^\s]*[0-9])[^\s]{7,32}\Z")
 
 
 class StrategyError(ValueError):
@@ -51,6 +53,8 @@ FIELDS: dict[str, Field] = {
     "margin": Field((bool,), "true or false", default=False),
     # This strategy's own options for the vault_credentials lookup (left out when unset).
     "vault": Field((Mapping,), "a mapping"),
+    # The KuCoin sub-account the strategy's key belongs to; the rotate_keys playbook rotates such keys.
+    "sub_account": Field((str,), "a string"),
 }
 # The lookup options a strategy's `vault` may set: where and which version of its secret, and its field names.
 VAULT_OPTIONS = (
@@ -121,6 +125,12 @@ def _check_entry(entry: Any, where: str) -> dict[str, Any]:
     if unknown_vault:
         raise StrategyError(
             f"{where}: unknown vault options {', '.join(unknown_vault)} (known: {', '.join(VAULT_OPTIONS)})"
+        )
+    sub_account = out.get("sub_account")
+    if sub_account is not None and not SUB_ACCOUNT_PATTERN.match(sub_account):
+        raise StrategyError(
+            f"{where}: sub_account must be a KuCoin sub-account name: 7 to 32 characters with at least one "
+            "letter and one digit, no spaces"
         )
     name = out.get("name")
     if name is None or not NAME_PATTERN.match(name):

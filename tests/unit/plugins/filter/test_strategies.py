@@ -61,6 +61,12 @@ def test_own_values_win_over_the_role_options():
     assert out[0]["api"] == "futures"
 
 
+def test_sub_account_is_kept_as_given():
+    out = bot_strategies([{"name": "grid", "sub_account": "gridbots01"}, {"name": "plain"}])
+    assert out[0]["sub_account"] == "gridbots01"
+    assert "sub_account" not in out[1]
+
+
 def test_defaults_are_not_shared_between_entries():
     out = bot_strategies([{"name": "a"}, {"name": "b"}])
     out[0]["environment"]["X"] = "1"
@@ -91,6 +97,12 @@ def test_undefined_list_is_empty():
         ([{"name": "a", "environment": ["X=1"]}], "environment must be a mapping"),
         ([{"name": "a", "vault_pth": "x"}], "unknown keys vault_pth"),
         ([{"name": "a", "margin": "yes"}], "margin must be true or false"),
+        ([{"name": "a", "sub_account": 7}], "sub_account must be a string"),
+        ([{"name": "a", "sub_account": "short1"}], "sub_account must be a KuCoin sub-account name"),
+        ([{"name": "a", "sub_account": "no-digits-here"}], "at least one letter and one digit"),
+        ([{"name": "a", "sub_account": "1234567890"}], "at least one letter and one digit"),
+        ([{"name": "a", "sub_account": "has space 1"}], "no spaces"),
+        ([{"name": "a", "sub_account": "a1" * 17}], "7 to 32 characters"),
     ],
 )
 def test_refused_lists_name_host_entry_and_fix(strategies, needle):
