@@ -39,6 +39,16 @@ BOT_PROGRAM_DEST = "/opt/kucoin-bot/kucoin_bot.py"
 BOT_SIGNING = "kucoin_signing.py"
 BOT_SIGNING_DEST = "/opt/kucoin-bot/kucoin_signing.py"
 READ_POLICY = 'path "secret/data/kucoin/*" { capabilities = ["read"] }\n'
+ROTATE_PLAYBOOK = REPO_ROOT / "playbooks" / "rotate_keys.yml"
+# The master key's path: outside what READ_POLICY (the deploy token) may read.
+MASTER_PATH = "kucoin-master/main"
+# The rotation token (README's rotation policy): the strategies' secrets read and written, their metadata, and
+# the master key read.
+ROTATE_POLICY = """\
+path "secret/data/kucoin/*" { capabilities = ["read", "create", "update"] }
+path "secret/metadata/kucoin/*" { capabilities = ["read", "update"] }
+path "secret/data/kucoin-master/*" { capabilities = ["read"] }
+"""
 
 
 @dataclass
@@ -90,6 +100,24 @@ def seed_strategies(bao: OpenBao, strategies: Iterable[DemoStrategy]) -> str:
         bao.put_secret("secret", strategy.vault_path, strategy.vault_fields())
     bao.write_policy("kucoin-deploy", READ_POLICY)
     reply = bao.client().auth.token.create(policies=["kucoin-deploy"], ttl="4h")
+    return str(reply["auth"]["client_token"])
+
+
+def seed_master(bao: OpenBao, master: SandboxKey, policy: str = ROTATE_POLICY, name: str = "kucoin-rotate") -> str:
+    """Write the master key at MASTER_PATH; return a token with `policy` (by default the rotation policy)."""
+    bao.enable_kv("secret", 2)
+    bao.put_secret(
+        "secret",
+        MASTER_PATH,
+        {
+            "api_key": master.api_key,
+            "api_secret": master.secret,
+            "api_passphrase": master.passphrase,
+            "key_version": master.key_version,
+        },
+    )
+    bao.write_policy(name, policy)
+    reply = bao.client().auth.token.create(policies=[name], ttl="4h")
     return str(reply["auth"]["client_token"])
 
 

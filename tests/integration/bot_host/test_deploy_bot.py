@@ -9,34 +9,25 @@ key that fails its check, a shared key, and a clock that is off. ansible-playboo
 
 from __future__ import annotations
 
-import base64
 import os
 import re
-import secrets
 import shlex
 import signal
 import subprocess
-import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from harness.ansible import PlaybookRun, run_playbook, start_playbook
+from harness.ansible import PlaybookRun
+from harness.bot_fleet import WHITELIST, Fleet, assert_no_secret, marker, started_fleet, strategy
 from harness.demo import (
-    PLAYBOOK,
     DemoStrategy,
     bot_group_vars,
     bot_log,
     recap,
-    seed_strategies,
-    vault_env,
     wait_for_bot_line,
-    write_bot_inventory,
 )
-from harness.hosts import BotHostFleet
 from harness.hosts_fixtures import require_hosts
 from harness.kucoin_sandbox import KucoinSandbox, make_key
 from harness.leak_watch import LeakWatch, controller_temp_env
@@ -46,7 +37,6 @@ from harness.procs import wait_for
 
 pytestmark = [pytest.mark.hosts, pytest.mark.vault, pytest.mark.sandbox]
 
-WHITELIST = ("127.0.0.1",)
 # A name that is no POSIX user name (a dot, over 31 characters with the prefix): its bot's user is derived.
 DOGE = "it-mm-doge.usdt-with-a-long-name"
 HOSTS = ("bot1", "bot2", "bot3")
@@ -91,131 +81,6 @@ def task_statuses(run: PlaybookRun, task: str) -> dict[str, str]:
     return statuses
 
 
-def marker(kind: str, header_safe: bool = False) -> str:
-    """A distinctive secret: easy to grep for in output, and full of characters quoting can get wrong.
-
-    A version-1 passphrase travels as an HTTP header as it is: ASCII only, no surrounding blanks."""
-    if header_safe:
-        return f"Zq{kind}-{secrets.token_hex(6)} \"$HOME\" 'x' \\n #u"
-    return f"Zq{kind}-{secrets.token_hex(6)} \"$HOME\" 'x' \\n #ü "
-
-
-def strategy(
-    host: str, name: str, api: str = "spot", version: int = 2, created_days_ago: int = 0, **extra: Any
-) -> DemoStrategy:
-    permissions = ("General", "Futures") if api == "futures" else ("General", "Spot")
-    key = make_key(
-        permissions=permissions,
-        ip_whitelist=WHITELIST,
-        key_version=version,
-        created_at_ms=int((time.time() - created_days_ago * 86400) * 1000),
-        secret=marker("SECRET"),
-        passphrase=marker("PASS", header_safe=version == 1),
-    )
-    return DemoStrategy(host, f"it-{name}", api=api, key=key, extra=extra)
-
-
-@dataclass
-class Fleet:
-    hosts: BotHostFleet
-    bao: OpenBao
-    sandbox: KucoinSandbox
-    ntp: NtpServer
-    workdir: Path
-    env: dict[str, str]
-    strategies: list[DemoStrategy]
-    secrets_seen: list[str] = field(default_factory=list)  # every secret value ever used: none may be printed
-    runs: int = 0
-
-    def by_name(self, name: str) -> DemoStrategy:
-        return next(s for s in self.strategies if s.name == name)
-
-    def remember(self, *items: DemoStrategy) -> None:
-        for item in items:
-            self.secrets_seen += [item.key.secret, item.key.passphrase, item.key.api_key]
-
-    def inventory(
-        self,
-        strategies: list[DemoStrategy] | None = None,
-        host_vars: dict[str, Any] | None = None,
-        **group_vars: Any,
-    ) -> Path:
-        self.runs += 1
-        return write_bot_inventory(
-            self.hosts,
-            self.workdir / f"inventory-{self.runs}.yml",
-            strategies if strategies is not None else self.strategies,
-            bot_group_vars(self.sandbox, self.ntp, **group_vars),
-            host_vars,
-        )
-
-    def deploy(self, *args: str, strategies: list[DemoStrategy] | None = None, **group_vars: Any) -> PlaybookRun:
-        run = run_playbook(PLAYBOOK, inventory=self.inventory(strategies, **group_vars), args=args, env=self.env)
-        (self.workdir / f"run-{self.runs}.log").write_text(f"{run.argv}\nrc={run.returncode}\n{run.output}")
-        return run
-
-    def start_deploy(
-        self, env: dict[str, str] | None = None, host_vars: dict[str, Any] | None = None, **group_vars: Any
-    ) -> tuple[subprocess.Popen[bytes], Path]:
-        """deploy_bot.yml in the background; returns the process and its log."""
-        inventory = self.inventory(host_vars=host_vars, **group_vars)
-        log = self.workdir / f"run-{self.runs}.log"
-        return start_playbook(PLAYBOOK, inventory=inventory, log=log, env={**self.env, **(env or {})}), log
-
-    def rotate(self, *strategies: DemoStrategy) -> None:
-        """A new key for each strategy, in the sandbox and in Vault."""
-        for s in strategies:
-            fresh = strategy(s.host, "rotated", api=s.api, version=s.key.key_version)
-            self.sandbox.add_key(fresh.key)
-            self.remember(fresh)
-            s.key = fresh.key
-            self.bao.put_secret("secret", s.vault_path, s.vault_fields())
-
-    def running_key(self, s: DemoStrategy) -> tuple[str, str]:
-        """(API key, secret) the running bot has: from its environment, the secret in credentials mode from
-        the copy systemd handed it."""
-        environ = self.service_environ(s)
-        if s.extra.get("secret_delivery") == "credentials":
-            secret = self.sh(s.host, f"cat /run/credentials/kucoin-bot@{s.name}.service/KUCOIN_SECRET_KEY")
-            return environ["KUCOIN_API_KEY"], secret
-        return environ["KUCOIN_API_KEY"], environ["KUCOIN_SECRET_KEY"]
-
-    def key_on_disk(self, s: DemoStrategy) -> tuple[bool, bool]:
-        """Whether the strategy's current API key and secret are in its files on its host."""
-        files = f"/etc/kucoin-bot/{s.name}.env"
-        if s.extra.get("secret_delivery") == "credentials":
-            files += f" /etc/kucoin-bot/credentials/{s.name}/KUCOIN_SECRET_KEY"
-        text = self.sh(s.host, f"cat {files}")
-        return s.key.api_key in text, s.key.secret.split(" ")[0] in text
-
-    def sh(self, host: str, command: str) -> str:
-        return self.hosts.run(host, command).stdout
-
-    def main_pid(self, s: DemoStrategy) -> int:
-        return int(self.sh(s.host, f"systemctl show -p MainPID --value kucoin-bot@{s.name}.service").strip())
-
-    def pids(self) -> dict[str, int]:
-        return {s.name: self.main_pid(s) for s in self.strategies}
-
-    def service_environ(self, s: DemoStrategy) -> dict[str, str]:
-        """The environment of the running bot, read from the kernel: /proc/<MainPID>/environ."""
-        pid = self.main_pid(s)
-        assert pid > 0, f"kucoin-bot@{s.name} is not running"
-        raw = base64.b64decode(self.sh(s.host, f"base64 -w0 /proc/{pid}/environ"))
-        entries = [entry for entry in raw.decode("utf-8").split("\0") if entry]
-        return dict(entry.split("=", 1) for entry in entries)
-
-    def file_digest(self, host: str, path: str) -> str:
-        return self.sh(host, f"stat -c '%i %Y' {path}; sha256sum {path}")
-
-
-def assert_no_secret(run: PlaybookRun, fleet: Fleet) -> None:
-    output = run.output
-    for value in [*fleet.secrets_seen, fleet.env["VAULT_TOKEN"]]:
-        for probe in (value, value.strip(), value.split(" ")[0]):
-            assert probe not in output, f"a secret ({probe[:6]}...) appears in the ansible-playbook output"
-
-
 @pytest.fixture(scope="module")
 def fleet(
     openbao: OpenBao,
@@ -224,7 +89,6 @@ def fleet(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Fleet]:
     require_hosts()
-    workdir = tmp_path_factory.mktemp("bot-host")
     strategies = [
         strategy("bot1", "grid-btc", environment=HARD_ENV),
         strategy("bot2", "dca-eth", version=3, secret_delivery="credentials"),
@@ -232,17 +96,10 @@ def fleet(
         strategy("bot2", "mm-doge.usdt-with-a-long-name", created_days_ago=120),
         strategy("bot3", "basis-xbt", api="futures", version=1, secret_delivery="credentials"),
     ]
-    for s in strategies:
-        kucoin_sandbox.add_key(s.key)
-    token = seed_strategies(openbao, strategies)
-    with BotHostFleet(workdir / "hosts", ["bot1", "bot2", "bot3"]) as hosts:
-        state = Fleet(hosts, openbao, kucoin_sandbox, ntp_server, workdir, {}, strategies)
-        state.env = vault_env(openbao, token, workdir / "vault-cache")
-        state.remember(*strategies)
-        hosts.run("bot2", FIGHTING_TIME_DAEMONS)
+    workdir = tmp_path_factory.mktemp("bot-host")
+    with started_fleet(openbao, kucoin_sandbox, ntp_server, workdir, HOSTS, strategies) as state:
+        state.hosts.run("bot2", FIGHTING_TIME_DAEMONS)
         yield state
-    for s in state.strategies:
-        kucoin_sandbox.remove_key(s.key.api_key)
 
 
 def test_check_mode_on_pristine_hosts_fails_nothing_and_changes_nothing(fleet: Fleet) -> None:
