@@ -1,9 +1,10 @@
 """`make demo`: deploy three KuCoin bots with deploy_bot.yml, entirely on this machine, then tear it all down.
 
-Starts OpenBao seeded with three strategies' credentials, the KuCoin sandbox holding the same keys, a local NTP
-server and three systemd-nspawn bot hosts; runs `ansible-playbook playbooks/deploy_bot.yml` (the collection's
-tradebot.kucoin.deploy_bot); shows each bot's log line (a signed call to the sandbox that succeeded); runs the
-playbook again to show that nothing changes.
+Starts OpenBao seeded with three strategies' credentials (and a master key), the KuCoin sandbox holding the same
+keys, a local NTP server and three systemd-nspawn bot hosts; runs `ansible-playbook playbooks/deploy_bot.yml`
+(the collection's tradebot.kucoin.deploy_bot); shows each bot's log line (a signed call to the sandbox that
+succeeded); runs the playbook again to show that nothing changes; and ends by rotating grid-btc's key with
+playbooks/rotate_keys.yml, showing its summary line and the bot's log line on the new key.
 
 The pieces are also used by the bot_host integration tests (`DemoStrategy`, `seed_strategies`,
 `write_bot_inventory`, `bot_log`).
@@ -76,11 +77,20 @@ class DemoStrategy:
         return {"name": self.name, "vault_path": self.vault_path, "api": self.api, **self.extra}
 
 
+DEMO_SUB_ACCOUNT = "gridbtc01"
+
+
 def demo_strategies() -> list[DemoStrategy]:
-    """Three bots, one per host: two spot and one futures, with three different key versions."""
+    """Three bots, one per host: two spot and one futures, with three different key versions. grid-btc's key
+    belongs to a KuCoin sub-account, so the demo can rotate it."""
     whitelist = ("127.0.0.1",)
     return [
-        DemoStrategy("bot1", "grid-btc", key=make_key(permissions=("General", "Spot"), ip_whitelist=whitelist)),
+        DemoStrategy(
+            "bot1",
+            "grid-btc",
+            key=make_key(permissions=("General", "Spot"), ip_whitelist=whitelist, sub_name=DEMO_SUB_ACCOUNT),
+            extra={"sub_account": DEMO_SUB_ACCOUNT},
+        ),
         DemoStrategy(
             "bot2", "dca-eth", key=make_key(permissions=("General", "Spot"), ip_whitelist=whitelist, key_version=3)
         ),
@@ -232,30 +242,68 @@ def _deploy_twice(
     return ok and second.returncode == 0 and bool(counts) and all(n["changed"] == 0 for n in counts.values())
 
 
+def _rotate_one(
+    fleet: BotHostFleet, strategy: DemoStrategy, inventory: Path, env: dict[str, str], workdir: Path
+) -> bool:
+    _say(
+        f"\n== ansible-playbook -i {inventory} playbooks/rotate_keys.yml -e rotate_strategies={strategy.name}"
+        f"   (a rotation token; the master key at {MASTER_PATH})"
+    )
+    lines_before = len(bot_log(fleet, strategy.host, strategy.name))
+    run = run_playbook(
+        ROTATE_PLAYBOOK,
+        inventory=inventory,
+        args=["-e", f"rotate_master_vault_path={MASTER_PATH}", "-e", f"rotate_strategies={strategy.name}"],
+        env=env,
+    )
+    (workdir / "rotate.log").write_text(run.output)
+    line = next((x for x in summary_block(run).splitlines() if x.strip().startswith(f"{strategy.name} (")), "")
+    _say(line or summary_block(run))
+    if run.returncode != 0:
+        _say(f"\nrotation failed (exit {run.returncode}); output in {workdir / 'rotate.log'}:\n{run.output[-4000:]}")
+        return False
+    bot_line = wait_for(
+        lambda: next(iter(bot_log(fleet, strategy.host, strategy.name)[lines_before:]), ""),
+        timeout=60,
+        what=f"kucoin-bot@{strategy.name}'s log line on its new key",
+    )
+    _say(f"   {strategy.host}: {bot_line}")
+    return "rotated;" in line and "succeeded" in bot_line
+
+
 def run_demo(workdir: Path, keep: bool = False) -> int:
     strategies = demo_strategies()
     with contextlib.ExitStack() as stack:
         _say("== starting OpenBao, the KuCoin sandbox, an NTP server and three bot hosts")
         bao = stack.enter_context(OpenBao(workdir / "openbao"))
         token = seed_strategies(bao, strategies)
-        _say(f"   OpenBao {bao.url}: {', '.join('secret/' + s.vault_path for s in strategies)}")
-        sandbox = stack.enter_context(KucoinSandbox([s.key for s in strategies]))
-        _say(f"   sandbox spot {sandbox.spot_url}, futures {sandbox.futures_url}: the same three keys")
+        master = make_key(permissions=("General",))
+        rotate_token = seed_master(bao, master)
+        _say(f"   OpenBao {bao.url}: {', '.join('secret/' + s.vault_path for s in strategies)}, secret/{MASTER_PATH}")
+        sandbox = stack.enter_context(KucoinSandbox([*(s.key for s in strategies), master]))
+        sandbox.add_sub_account(DEMO_SUB_ACCOUNT, master)
+        _say(
+            f"   sandbox spot {sandbox.spot_url}, futures {sandbox.futures_url}: the same three keys, and a master key"
+            f" whose sub-account {DEMO_SUB_ACCOUNT} holds grid-btc's"
+        )
         ntp = stack.enter_context(NtpServer(workdir / "ntp"))
         _say(f"   NTP server 127.0.0.1:{ntp.port} (chronyd, local stratum 8)")
         fleet = stack.enter_context(BotHostFleet(workdir / "hosts", [s.host for s in strategies]))
         _say(f"   hosts {', '.join(f'{h.name} (ssh port {h.ssh_port})' for h in fleet.hosts)}")
-        inventory = write_bot_inventory(fleet, workdir / "inventory.yml", strategies, bot_group_vars(sandbox, ntp))
+        group_vars = bot_group_vars(sandbox, ntp, rotate_ip_whitelist=["127.0.0.1"])
+        inventory = write_bot_inventory(fleet, workdir / "inventory.yml", strategies, group_vars)
         env = vault_env(bao, token, workdir / "vault-cache")
         try:
             ok = _deploy_twice(fleet, strategies, inventory, env, workdir, bao.url)
+            ok = ok and _rotate_one(fleet, strategies[0], inventory, {**env, "VAULT_TOKEN": rotate_token}, workdir)
         finally:
             if keep:
                 _say(f"\ninventory {inventory}; env {json.dumps(env)}\nCtrl-C tears everything down")
                 with contextlib.suppress(KeyboardInterrupt):
                     threading.Event().wait()
         _say("\n== tearing down (hosts, NTP server, sandbox, OpenBao)")
-    _say("demo " + ("succeeded: three bots authenticated with their own keys" if ok else "FAILED"))
+    done = "succeeded: three bots authenticated with their own keys, one again after its rotation"
+    _say("demo " + (done if ok else "FAILED"))
     return 0 if ok else 1
 
 

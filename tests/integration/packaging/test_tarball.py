@@ -31,12 +31,18 @@ def test_tarball_holds_exactly_the_shipped_files(installed: InstalledCollection)
         "missing": sorted(expected - set(members)),
         "unexpected": sorted(set(members) - expected),
     }
-    for must in ("playbooks/deploy_bot.yml", "LICENSE", "roles/bot_host/files/kucoin_bot.py"):
+    for must in (
+        "playbooks/deploy_bot.yml",
+        "playbooks/rotate_keys.yml",
+        "LICENSE",
+        "roles/bot_host/files/kucoin_bot.py",
+    ):
         assert must in members
     for local in LOCAL_ONLY:
         assert local not in members
-    # The checkout-only shortcut stays out: installed, the playbook is tradebot.kucoin.deploy_bot.
+    # The checkout-only shortcuts stay out: installed, the playbooks are tradebot.kucoin.deploy_bot and rotate_keys.
     assert "deploy_bot.yml" not in members
+    assert "rotate_keys.yml" not in members
     # The example bot's signing module is a link to the collection's own, kept as a link inside the tarball.
     link = members["roles/bot_host/files/kucoin_signing.py"]
     assert link.issym()
@@ -75,7 +81,7 @@ def test_ansible_doc_renders_the_role_from_the_installed_copy(installed: Install
     shown = installed.run("ansible-doc", "-t", "role", "--json", "tradebot.kucoin.bot_host")
     assert shown.returncode == 0, shown.stderr
     role = json.loads(shown.stdout)["tradebot.kucoin.bot_host"]
-    assert set(role["entry_points"]) == {"main", "report"}
+    assert set(role["entry_points"]) == {"main", "report", "running"}
     assert "bot_host_strategies" in role["entry_points"]["main"]["options"]
     assert str(installed.path) in role["path"]
 
@@ -86,6 +92,9 @@ def test_playbook_by_its_fqcn_from_the_installed_copy(installed: InstalledCollec
     checked = installed.run("ansible-playbook", "--syntax-check", "-i", str(inventory), "tradebot.kucoin.deploy_bot")
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert f"playbook: {installed.path}/playbooks/deploy_bot.yml" in checked.stdout
+    rotate = installed.run("ansible-playbook", "--syntax-check", "-i", str(inventory), "tradebot.kucoin.rotate_keys")
+    assert rotate.returncode == 0, rotate.stdout + rotate.stderr
+    assert f"playbook: {installed.path}/playbooks/rotate_keys.yml" in rotate.stdout
     # The example inventory parses as it ships and names only files the installed collection has.
     example = installed.run("ansible-inventory", "-i", str(installed.path / "examples/inventory"), "--list", "--export")
     assert example.returncode == 0, example.stderr
