@@ -101,11 +101,13 @@ class Fleet:
         *args: str,
         strategies: list[DemoStrategy] | None = None,
         env: dict[str, str] | None = None,
+        timeout: float = 1800,
         **group_vars: Any,
     ) -> PlaybookRun:
-        """`playbook` against the fleet with a fresh inventory; its output is kept in the working directory."""
+        """`playbook` against the fleet with a fresh inventory; its output is kept in the working directory.
+        The timeout is generous: a first deploy installs packages, which a loaded machine makes slow."""
         inventory = self.inventory(strategies, **group_vars)
-        run = run_playbook(playbook, inventory=inventory, args=args, env={**self.env, **(env or {})})
+        run = run_playbook(playbook, inventory=inventory, args=args, env={**self.env, **(env or {})}, timeout=timeout)
         (self.workdir / f"run-{self.runs}.log").write_text(f"{run.argv}\nrc={run.returncode}\n{run.output}")
         return run
 
