@@ -3,8 +3,8 @@
 """Key rotation (the rotate_keys playbook): which strategies a run covers, whether a bot runs on a given key,
 and what each strategy's rotation did, as summary lines and a JSON-ready report.
 
-Nothing here returns a secret. API keys leave only masked, except in the plan's `current_api_key`, which
-the playbook never prints. Module results are read by field name and never echoed whole.
+Nothing here returns a secret, and API keys leave only masked. Module results are read by field name and never
+echoed whole.
 """
 
 from __future__ import annotations
@@ -152,7 +152,8 @@ def plan(
             "rotate": strategy["name"] in settings.named or place in settings.named,
             "max_age_days": settings.after_days,
             "remark": f"tradebot {strategy['name']}"[:REMARK_LIMIT],
-            "current_api_key": str(creds.get("api_key") or ""),
+            # Masked: the plan is a fact, which Ansible prints at -v.
+            "current_key": _mask(creds.get("api_key")),
             "skip": _skip_reason(strategy),
             "error": "",
         }
@@ -383,7 +384,7 @@ def _confirmed(name: str, create: Mapping[str, Any], facts: Mapping[str, Any], o
 def strategy_outcome(entry: Mapping[str, Any], facts: Mapping[str, Any], check_mode: bool) -> Outcome:
     """What happened to one planned strategy, from the facts its host recorded (see host_facts)."""
     name = str(entry["name"])
-    o = Outcome(outcome=SKIPPED, what="", old_key=_mask(entry.get("current_api_key")))
+    o = Outcome(outcome=SKIPPED, what="", old_key=str(entry.get("current_key") or "none"))
     create = _results(facts.get("create")).get(name)
     if entry.get("skip"):
         o.what = f"not rotated: {entry['skip']}"

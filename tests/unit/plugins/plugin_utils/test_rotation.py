@@ -86,7 +86,8 @@ def test_plan_covers_strategies_with_a_sub_account_only():
     # The api comes from Vault when the inventory does not say; margin adds the Margin permission.
     assert plan["basis"]["permissions"] == ["General", "Futures", "Margin"]
     assert plan["basis"]["ip_whitelist"] == ["198.51.100.2"]
-    assert plan["basis"]["current_api_key"] == OLD_KEY
+    assert plan["basis"]["current_key"] == OLD_MASKED
+    assert OLD_KEY not in json.dumps(list(plan.values()))  # the plan is a fact: Ansible prints it at -v
 
 
 def test_a_pinned_version_is_skipped_saying_why():
@@ -229,7 +230,7 @@ ENTRY = {
     "rotate": False,
     "skip": "",
     "error": "",
-    "current_api_key": OLD_KEY,
+    "current_key": OLD_MASKED,
 }
 
 
