@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import os
 import secrets
 import shlex
 import subprocess
@@ -206,20 +207,24 @@ def files_holding(values: Iterable[str], roots: Iterable[Path], since: float, ma
     """Files under `roots` changed since `since` (a time.time()) that hold any of `values`: "path: value[:6]"."""
     needles = [v.encode() for v in values if v]
     found = []
+    paths: list[Path] = []
     for root in roots:
-        if not root.exists():
-            continue
-        for path in [root] if root.is_file() else root.rglob("*"):
-            try:
-                if not path.is_file() or path.is_symlink():
-                    continue
-                info = path.stat()
-                if info.st_mtime < since or info.st_size > max_bytes:
-                    continue
-                data = path.read_bytes()
-            except OSError:
+        if root.is_file():
+            paths.append(root)
+        # os.walk skips directories that vanish while it reads (other programs' temporary files).
+        for directory, _dirs, names in os.walk(root):
+            paths += [Path(directory) / name for name in names]
+    for path in paths:
+        try:
+            if not path.is_file() or path.is_symlink():
                 continue
-            found += [f"{path}: {n[:6].decode(errors='replace')}..." for n in needles if n in data]
+            info = path.stat()
+            if info.st_mtime < since or info.st_size > max_bytes:
+                continue
+            data = path.read_bytes()
+        except OSError:
+            continue
+        found += [f"{path}: {n[:6].decode(errors='replace')}..." for n in needles if n in data]
     return found
 
 
