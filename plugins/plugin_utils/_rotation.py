@@ -228,7 +228,8 @@ def running(
         up_for = (now - since) if (now is not None and since is not None) else None
         on_file = bool(key) and on_disk.get(name) == key
         reason = ""
-        settling = False
+        # Whatever the files say: the wait before the verdict polls on this alone.
+        settling = bool(active and settle_seconds and (up_for is None or up_for < settle_seconds))
         if not on_file:
             found = on_disk.get(name)
             reason = f"its environment file names key {mask_api_key(found)}" if found else "no environment file"
@@ -240,8 +241,7 @@ def running(
             reason = "what the bot started with could not be read"
         elif name in stale:
             reason = f"the bot {stale[name]}"
-        elif settle_seconds and (up_for is None or up_for < settle_seconds):
-            settling = True
+        elif settling:
             reason = f"running for {up_for if up_for is not None else '?'} s, less than {settle_seconds} s"
         out[name] = {"running": not reason, "settling": settling, "on_file": on_file, "reason": reason}
     return out

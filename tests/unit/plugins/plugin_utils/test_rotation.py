@@ -212,6 +212,18 @@ def test_a_bot_that_just_started_is_settling():
     assert status["running"] is False
 
 
+def test_the_wait_sees_a_just_started_bot_settling_without_reading_its_files():
+    # The role's wait polls with the units alone (no environment lines, no state answer).
+    status = rotation_running(
+        {"grid": NEW_KEY}, units(("grid", "active", "running", NOW - 1)), "{}", [], settle_seconds=5
+    )["grid"]
+    assert status["settling"] is True
+    settled = rotation_running(
+        {"grid": NEW_KEY}, units(("grid", "active", "running", NOW - 6)), "{}", [], settle_seconds=5
+    )["grid"]
+    assert settled["settling"] is False
+
+
 def test_an_unreadable_state_answer_is_no_confirmation():
     status = rotation_running(
         {"grid": NEW_KEY}, units(("grid", "active", "running", NOW - 30)), "", [env("grid", NEW_KEY)]
