@@ -10,6 +10,7 @@ echoed whole.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -270,9 +271,14 @@ def _failed(result: Mapping[str, Any] | None) -> bool:
     return bool(result) and bool(result.get("failed"))
 
 
+# A word as long as an API key (KuCoin's are 24 characters): the module's messages name keys in full.
+_KEY_LIKE = re.compile(r"(?<![0-9A-Za-z])[0-9A-Za-z]{20,}(?![0-9A-Za-z])")
+
+
 def _msg(result: Mapping[str, Any] | None) -> str:
+    """The module's one-line message with every API key masked, as the rest of the summary shows keys."""
     text = " ".join(str((result or {}).get("msg") or "no message").split())
-    return text[:400]
+    return _KEY_LIKE.sub(lambda match: mask_api_key(match.group(0)), text)[:400]
 
 
 def _age(value: Any) -> str:

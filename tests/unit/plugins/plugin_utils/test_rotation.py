@@ -412,13 +412,16 @@ def test_an_old_key_that_could_not_be_deleted_is_named():
     result = summarise(
         create={"results": [created()]},
         confirm=RUNNING,
-        delete_old={"results": [item(failed=True, msg="KuCoin answered 500000")]},
+        # The module's own message names the key in full; the summary masks it as everywhere.
+        delete_old={"results": [item(failed=True, msg=f"deleting key {OLD_KEY} failed: KuCoin answered 500000")]},
     )
     s = strategy(result)
     assert s["outcome"] == "needs attention"
     assert s["delete_at_kucoin"] == OLD_MASKED
     assert s["vault_version"] == 5
     assert "new key live, bot restarted on it, but the old key 65a1…4b was NOT deleted at KuCoin" in s["what"]
+    assert f"deleting key {OLD_MASKED} failed" in s["what"]
+    assert_masked(result)
 
 
 def test_a_run_that_stopped_after_the_create_names_the_new_key():
