@@ -113,6 +113,8 @@ class ActionModule(ActionBase):
         warnings = [scrub(w, forms) for w in outcome.pop("warnings", [])]
         for warning in warnings:
             self._display.warning(warning)
+        if outcome.get("failed"):
+            outcome["error"] = outcome["msg"]
         result.update(outcome)
         result["rotation_warnings"] = warnings
         return result

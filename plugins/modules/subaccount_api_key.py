@@ -210,6 +210,15 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+error:
+  description:
+    - The failure's one-line message, the same as RV(msg), set only when the task failed.
+    - >-
+      It survives C(failed_when: false), which clears C(failed), so a playbook that reads every outcome
+      (as tradebot.kucoin.rotate_keys does) can still tell a failure.
+  type: str
+  returned: failure
+  sample: "deleting key 673e…e4 failed: KuCoin code 500000 (HTTP 500)"
 api_key:
   description: The key Vault names now (after O(state=absent) with a roll-back, the key written back).
   type: str

@@ -268,7 +268,8 @@ def _results(registered: Any) -> dict[str, Mapping[str, Any]]:
 
 
 def _failed(result: Mapping[str, Any] | None) -> bool:
-    return bool(result) and bool(result.get("failed"))
+    """The playbook registers with failed_when: false (which clears `failed`); the module's `error` stays."""
+    return bool(result) and bool(result.get("failed") or result.get("error"))
 
 
 # A word as long as an API key (KuCoin's are 24 characters): the module's messages name keys in full.

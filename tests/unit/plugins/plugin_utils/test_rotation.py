@@ -424,6 +424,20 @@ def test_an_old_key_that_could_not_be_deleted_is_named():
     assert_masked(result)
 
 
+def test_a_failure_registered_with_failed_when_false_is_still_a_failure():
+    # failed_when: false clears `failed`; the module's `error` field tells the summary.
+    msg = f"deleting key {OLD_KEY} failed: KuCoin answered 500000"
+    result = summarise(
+        create={"results": [created()]},
+        confirm=RUNNING,
+        delete_old={"results": [item(failed=False, failed_when_result=False, error=msg, msg=msg)]},
+    )
+    s = strategy(result)
+    assert s["outcome"] == "needs attention"
+    assert s["delete_at_kucoin"] == OLD_MASKED
+    assert_masked(result)
+
+
 def test_a_run_that_stopped_after_the_create_names_the_new_key():
     result = summarise(create={"results": [created()]}, stopped="the run stopped at task 'x' on this host")
     s = strategy(result)
