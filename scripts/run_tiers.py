@@ -237,7 +237,7 @@ def main() -> int:
     started = time.monotonic()
     with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
         try:
-            for done in [pool.submit(work) for _ in range(workers)]:
+            for done in [pool.submit(work) for _slot in range(workers)]:
                 done.result()
         except KeyboardInterrupt:
             interrupted.set()  # the running tiers got the same Ctrl-C; no further one starts
