@@ -247,5 +247,17 @@ class SubAccountApi:
         return NewSubKey(key=key, secret=secret, passphrase=str(data.get("passphrase") or passphrase))
 
     def delete_key(self, sub_name: str, api_key: str, passphrase: str) -> None:
-        # kucoin_client's errors name the endpoint without the query, which holds the passphrase.
-        self._call("DELETE", params=[("apiKey", api_key), ("subName", sub_name), ("passphrase", passphrase)])
+        try:
+            self._call("DELETE", params=[("apiKey", api_key), ("subName", sub_name), ("passphrase", passphrase)])
+        except KucoinCallError as exc:
+            # Made anew without the query, which holds the passphrase (the message names the URL too).
+            raise KucoinCallError(
+                exc.kind,
+                url=self.base_url + SUB_API_KEY_PATH,
+                kucoin_code=exc.kucoin_code,
+                http_status=exc.http_status,
+                server_message=exc.server_message,
+                detail=exc.detail,
+                attempts=exc.attempts,
+                rate_limited=exc.rate_limited,
+            ) from None

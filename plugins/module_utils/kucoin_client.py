@@ -304,8 +304,6 @@ def call(
     included: no attempt runs past it and no retry starts whose wait would pass it.
     """
     url = base_url.rstrip("/") + encoded_endpoint(path, params)
-    # Errors name the endpoint without its query, which may hold a secret (a delete carries the passphrase).
-    shown = base_url.rstrip("/") + path
     raw = raw_endpoint(path, params)
     method = method.upper()
     attempt = 0
@@ -332,7 +330,7 @@ def call(
                 response = _request_within(client, limit, method, url, headers=headers, content=content)
         except Exception as exc:
             raise KucoinCallError(
-                classify_transport_error(exc), url=shown, detail=_transport_detail(exc), attempts=attempt
+                classify_transport_error(exc), url=url, detail=_transport_detail(exc), attempts=attempt
             ) from None  # `from None`: the chain holds httpx's request objects, never needed by the caller
         round_trip = time.perf_counter() - started
         code, data, message = _decode_envelope(response)
@@ -346,7 +344,7 @@ def call(
         if code is None:
             raise KucoinCallError(
                 ErrorKind.MALFORMED,
-                url=shown,
+                url=url,
                 http_status=response.status_code,
                 detail=_printable_excerpt(response.content),
                 attempts=attempt,
@@ -354,7 +352,7 @@ def call(
             )
         raise KucoinCallError(
             ErrorKind.KUCOIN,
-            url=shown,
+            url=url,
             kucoin_code=code,
             http_status=response.status_code,
             server_message=message[:300],
